@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and the tests need (only those missing), so the README's
+# commands work on a fresh machine. Needs root (or sudo) for apt-get; does nothing when all are present.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  xtensor-dev libxsimd-dev xtl-dev        # the core's tensor library and its SIMD layer
+  catch2                                  # tests (v2, single header)
+  nlohmann-json3-dev                      # safetensors headers
+  libstb-dev                              # image writing
+  libopenblas-dev                         # native GEMM
+  emscripten binaryen wabt                # the wasm build and its inspection tools
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all Debian packages present"
+  exit 0
+fi
+
+echo "install_deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

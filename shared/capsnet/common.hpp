@@ -1,0 +1,31 @@
+// Common definitions of the CapsNet core: the tensor types and the error type every module uses.
+#pragma once
+
+// xtensor's loops only vectorise with XTENSOR_USE_XSIMD, and the macro also changes the containers'
+// allocator, so every translation unit must agree: the build defines it for all targets (a define in
+// this header would come too late for files that include an xtensor header first).
+#ifndef XTENSOR_USE_XSIMD
+#error "XTENSOR_USE_XSIMD must be defined by the build (see shared/CMakeLists.txt)"
+#endif
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include <xtensor/xtensor.hpp>
+
+namespace capsnet {
+
+// Fixed-rank, row-major tensors: the rank is part of the type so a shape mistake is a compile error.
+template <class T, std::size_t Rank>
+using Tensor = xt::xtensor<T, Rank>;
+
+// Thrown for anything a user can cause: a bad file, a bad argument. The message names the source and
+// the problem, so the command-line tools can print it as it is.
+class Error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+}  // namespace capsnet
