@@ -1,0 +1,132 @@
+// Composition of the layers into the CapsNet forward and backward passes.
+#include "capsnet/model.hpp"
+
+#include <algorithm>
+
+#include "capsnet/capsules.hpp"
+#include "capsnet/layers.hpp"
+#include "capsnet/losses.hpp"
+
+namespace capsnet {
+
+template <class T>
+std::vector<int> predicted_classes(const Tensor<T, 2>& lengths) {
+    std::vector<int> classes(lengths.shape(0));
+    const std::size_t J = lengths.shape(1);
+    for (std::size_t b = 0; b < classes.size(); ++b) {
+        const T* row = lengths.data() + b * J;
+        classes[b] = static_cast<int>(std::max_element(row, row + J) - row);
+    }
+    return classes;
+}
+
+template <class T>
+void decoder_forward(const Parameters<T>& params, const Tensor<T, 2>& input, Tensor<T, 2>& hidden1,
+                     Tensor<T, 2>& hidden2, Tensor<T, 2>& reconstruction) {
+    linear_forward(input, params.decoder0_weight, params.decoder0_bias, hidden1);
+    leaky_relu_inplace(hidden1, T(0));
+    linear_forward(hidden1, params.decoder1_weight, params.decoder1_bias, hidden2);
+    leaky_relu_inplace(hidden2, T(0));
+    linear_forward(hidden2, params.decoder2_weight, params.decoder2_bias, reconstruction);
+    sigmoid_inplace(reconstruction);
+}
+
+template <class T>
+void model_forward(const Config& config, const Parameters<T>& params, const Tensor<T, 4>& images, DecoderMask mask,
+                   const std::vector<int>& labels, ForwardState<T>& state) {
+    state.images = images;
+    conv2d_forward(images, params.conv1_weight, params.conv1_bias, 1, state.conv1_out);
+    leaky_relu_inplace(state.conv1_out, T(config.conv1_leaky_slope));
+    conv2d_forward(state.conv1_out, params.primary_weight, params.primary_bias, primary_stride, state.primary_out);
+    primary_capsules_forward(state.primary_out, primary_dims, config.squash_primary, state.primary_raw,
+                             state.primary_capsules);
+    predictions_forward(state.primary_capsules, params.digit_weight, params.digit_bias, state.u_hat);
+    routing_forward(state.u_hat, config.routing_iterations, state.routing, state.digit_capsules);
+    capsule_lengths(state.digit_capsules, state.lengths);
+
+    state.mask_labels.clear();
+    if (mask == DecoderMask::none) return;
+    const std::size_t B = images.shape(0);
+    if (mask == DecoderMask::labels) {
+        if (labels.size() != B) throw Error("model: " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(B));
+        state.mask_labels = labels;
+    } else {
+        state.mask_labels = predicted_classes(state.lengths);
+    }
+    state.decoder_input = xt::zeros<T>({B, std::size_t(decoder_input)});
+    for (std::size_t b = 0; b < B; ++b) {
+        const int j = state.mask_labels[b];
+        if (j < 0 || j >= digit_classes) throw Error("model: label " + std::to_string(j) + " out of range");
+        std::copy_n(state.digit_capsules.data() + (b * digit_classes + j) * digit_dims, digit_dims,
+                    state.decoder_input.data() + b * decoder_input + j * digit_dims);
+    }
+    decoder_forward(params, state.decoder_input, state.decoder_hidden1, state.decoder_hidden2, state.reconstruction);
+}
+
+template <class T>
+Losses<T> model_loss(const Config& config, const ForwardState<T>& state, const std::vector<int>& labels) {
+    Losses<T> losses;
+    losses.margin = margin_loss_forward(state.lengths, labels, config);
+    if (config.reconstruct && !state.mask_labels.empty())
+        losses.reconstruction = reconstruction_loss_forward(state.reconstruction, state.images, T(config.reconstruction_weight));
+    return losses;
+}
+
+template <class T>
+void model_backward(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
+                    const std::vector<int>& labels, Parameters<T>& grads) {
+    if (grads.conv1_weight.size() != params.conv1_weight.size() || grads.digit_weight.shape() != params.digit_weight.shape())
+        grads = parameters_zeros<T>(config);
+    else
+        parameters_fill_zero(grads);
+
+    Tensor<T, 3> v_grad = xt::zeros<T>(state.digit_capsules.shape());
+    margin_loss_backward(state.digit_capsules, state.lengths, labels, config, v_grad);
+
+    if (config.reconstruct && !state.mask_labels.empty()) {
+        Tensor<T, 2> out_grad, hidden2_grad, hidden1_grad, input_grad;
+        reconstruction_loss_backward(state.reconstruction, state.images, T(config.reconstruction_weight), out_grad);
+        sigmoid_backward_inplace(state.reconstruction, out_grad);
+        linear_backward(state.decoder_hidden2, params.decoder2_weight, out_grad, grads.decoder2_weight,
+                        grads.decoder2_bias, &hidden2_grad);
+        leaky_relu_backward_inplace(state.decoder_hidden2, hidden2_grad, T(0));
+        linear_backward(state.decoder_hidden1, params.decoder1_weight, hidden2_grad, grads.decoder1_weight,
+                        grads.decoder1_bias, &hidden1_grad);
+        leaky_relu_backward_inplace(state.decoder_hidden1, hidden1_grad, T(0));
+        linear_backward(state.decoder_input, params.decoder0_weight, hidden1_grad, grads.decoder0_weight,
+                        grads.decoder0_bias, &input_grad);
+        // The mask passes the gradient of the kept capsule only.
+        for (std::size_t b = 0; b < v_grad.shape(0); ++b) {
+            const int j = state.mask_labels[b];
+            for (int d = 0; d < digit_dims; ++d) v_grad(b, j, d) += input_grad(b, j * digit_dims + d);
+        }
+    }
+
+    Tensor<T, 4> u_hat_grad, primary_out_grad, conv1_out_grad;
+    routing_backward(state.u_hat, state.routing, v_grad, config.routing_stop_gradient, u_hat_grad);
+    Tensor<T, 3> capsules_grad;
+    predictions_backward(state.primary_capsules, params.digit_weight, u_hat_grad, grads.digit_weight, grads.digit_bias,
+                         capsules_grad);
+    primary_capsules_backward(state.primary_raw, config.squash_primary, capsules_grad, primary_out_grad,
+                              primary_channels, primary_side, primary_side);
+    conv2d_backward(state.conv1_out, params.primary_weight, primary_stride, primary_out_grad, grads.primary_weight,
+                    grads.primary_bias, &conv1_out_grad);
+    leaky_relu_backward_inplace(state.conv1_out, conv1_out_grad, T(config.conv1_leaky_slope));
+    conv2d_backward(state.images, params.conv1_weight, 1, conv1_out_grad, grads.conv1_weight, grads.conv1_bias,
+                    static_cast<Tensor<T, 4>*>(nullptr));
+}
+
+#define CAPSNET_INSTANTIATE(T)                                                                                     \
+    template std::vector<int> predicted_classes<T>(const Tensor<T, 2>&);                                          \
+    template void decoder_forward<T>(const Parameters<T>&, const Tensor<T, 2>&, Tensor<T, 2>&, Tensor<T, 2>&,      \
+                                     Tensor<T, 2>&);                                                              \
+    template void model_forward<T>(const Config&, const Parameters<T>&, const Tensor<T, 4>&, DecoderMask,         \
+                                   const std::vector<int>&, ForwardState<T>&);                                    \
+    template Losses<T> model_loss<T>(const Config&, const ForwardState<T>&, const std::vector<int>&);             \
+    template void model_backward<T>(const Config&, const Parameters<T>&, const ForwardState<T>&,                  \
+                                    const std::vector<int>&, Parameters<T>&);
+CAPSNET_INSTANTIATE(float)
+CAPSNET_INSTANTIATE(double)
+#undef CAPSNET_INSTANTIATE
+
+}  // namespace capsnet
