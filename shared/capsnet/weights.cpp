@@ -1,0 +1,93 @@
+// Model files on top of the generic safetensors reader and writer.
+#include "capsnet/weights.hpp"
+
+#include <set>
+#include <sstream>
+
+namespace capsnet {
+
+namespace {
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+    std::ostringstream out;
+    out << '[';
+    for (std::size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+    out << ']';
+    return out.str();
+}
+
+template <class E>
+std::vector<std::int64_t> shape_of(const E& tensor) {
+    return std::vector<std::int64_t>(tensor.shape().begin(), tensor.shape().end());
+}
+
+// Values of an I8 tensor times the F32 scale of its output channel (the first axis).
+std::vector<float> dequantize(const SafeTensors& file, const std::string& name, const StoredTensor& stored,
+                              const std::string& source) {
+    const auto scale_it = file.tensors.find(name + ".scale");
+    if (scale_it == file.tensors.end())
+        throw Error(source + ": tensor '" + name + "' is I8 but '" + name + ".scale' is missing");
+    const std::vector<float> scale = stored_tensor_to_f32(scale_it->second, name + ".scale");
+    const std::int64_t channels = stored.shape.empty() ? 1 : stored.shape[0];
+    if (static_cast<std::int64_t>(scale.size()) != channels)
+        throw Error(source + ": '" + name + ".scale' has " + std::to_string(scale.size()) + " values for " +
+                    std::to_string(channels) + " output channels");
+    const std::size_t count = stored.bytes.size();
+    const std::size_t per_channel = channels > 0 ? count / static_cast<std::size_t>(channels) : 0;
+    std::vector<float> values(count);
+    for (std::size_t i = 0; i < count; ++i)
+        values[i] = static_cast<float>(static_cast<std::int8_t>(stored.bytes[i])) * scale[i / per_channel];
+    return values;
+}
+
+}  // namespace
+
+SafeTensors model_to_safetensors(const Model& model) {
+    SafeTensors file;
+    file.metadata = config_to_metadata(model.config);
+    visit_parameters(
+        [&file](const char* name, const auto& tensor) {
+            file.tensors[name] = stored_tensor_f32(shape_of(tensor), tensor.data());
+        },
+        model.params);
+    return file;
+}
+
+Model model_from_safetensors(const SafeTensors& file, const std::string& source) {
+    Model model;
+    model.config = config_from_metadata(file.metadata, source);
+    model.params = parameters_zeros<float>(model.config);
+    std::set<std::string> expected;
+    visit_parameters(
+        [&](const char* name, auto& tensor) {
+            expected.insert(name);
+            const auto it = file.tensors.find(name);
+            if (it == file.tensors.end())
+                throw Error(source + ": tensor '" + std::string(name) + "' is missing (preset " +
+                            preset_name(model.config.preset) + ")");
+            const StoredTensor& stored = it->second;
+            if (stored.shape != shape_of(tensor))
+                throw Error(source + ": tensor '" + std::string(name) + "' has shape " + shape_text(stored.shape) +
+                            ", expected " + shape_text(shape_of(tensor)) + " for preset " +
+                            preset_name(model.config.preset));
+            std::vector<float> values;
+            if (stored.dtype == DType::I8) {
+                values = dequantize(file, name, stored, source);
+                expected.insert(std::string(name) + ".scale");
+            } else {
+                values = stored_tensor_to_f32(stored, source + ": tensor '" + std::string(name) + "'");
+            }
+            std::copy(values.begin(), values.end(), tensor.begin());
+        },
+        model.params);
+    for (const auto& entry : file.tensors)
+        if (!expected.count(entry.first))
+            throw Error(source + ": unexpected tensor '" + entry.first + "' for preset " + preset_name(model.config.preset));
+    return model;
+}
+
+void model_save(const std::string& path, const Model& model) { safetensors_write(path, model_to_safetensors(model)); }
+
+Model model_load(const std::string& path) { return model_from_safetensors(safetensors_read(path), path); }
+
+}  // namespace capsnet
