@@ -1,0 +1,302 @@
+// Tests of the core's GEMM: gemm_xsimd against gemm_reference over odd shapes, all transpose cases,
+// padded leading dimensions and the BLAS corner cases (beta == 0 over NaN, k == 0, empty outputs), and
+// the backend switch behind gemm<T>.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "capsnet/gemm.hpp"
+
+using namespace capsnet;
+
+namespace {
+
+// Written into C's padding (between n and ldc): a GEMM that touches it fails the exact check.
+constexpr double sentinel = 12345.0;
+
+struct Case {
+    bool trans_a, trans_b;
+    int m, n, k;
+    double alpha, beta;
+    int pad_a = 0, pad_b = 0, pad_c = 0;  // leading dimension minus the minimum
+};
+
+std::string describe(const Case& c) {
+    char text[200];
+    std::snprintf(text, sizeof text, "%c%c m=%d n=%d k=%d alpha=%g beta=%g pads=%d,%d,%d", c.trans_a ? 'T' : 'N',
+                  c.trans_b ? 'T' : 'N', c.m, c.n, c.k, c.alpha, c.beta, c.pad_a, c.pad_b, c.pad_c);
+    return text;
+}
+
+// Runs `f` on one case and compares it with gemm_reference.
+//
+// Tolerance: each output is a sum of k products; every FMA step rounds with a relative error of at
+// most eps/2 of the running sum, whose magnitude is bounded by the same sum over |a||b|. Those errors
+// have random signs, so their total grows like sqrt(k), not k (the worst case), and blocking in K only
+// makes the partial sums shorter. Alpha, beta and the final rounding add about two more steps. So the
+// error, measured in the Frobenius norm relative to M = |alpha| |op(A)| |op(B)| + |beta| |C0| (the
+// magnitudes the rounding errors scale with; that avoids a blow-up from cancellation in C itself), is
+// bounded by c * sqrt(k + 2) * eps with c = 4, a factor of several over what is observed here. For
+// float the reference accumulates in double, so it is exact at float precision; for double both sides
+// round, which the margin of c covers.
+template <class T>
+void check_case(const Case& c, GemmFunction<T> f, std::mt19937& rng, double c_factor = 4.0) {
+    INFO(describe(c));
+    std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+    const int a_rows = c.trans_a ? c.k : c.m, a_cols = c.trans_a ? c.m : c.k;
+    const int b_rows = c.trans_b ? c.n : c.k, b_cols = c.trans_b ? c.k : c.n;
+    const int lda = a_cols + c.pad_a, ldb = b_cols + c.pad_b, ldc = c.n + c.pad_c;
+    // No slack after the last row's last element, so the sanitizer build catches reads past it.
+    auto storage = [](int rows, int cols, int ld) { return rows == 0 ? 0 : std::size_t(rows - 1) * ld + cols; };
+    std::vector<T> a(storage(a_rows, a_cols, lda)), b(storage(b_rows, b_cols, ldb));
+    for (auto& x : a) x = T(uniform(rng));
+    for (auto& x : b) x = T(uniform(rng));
+    std::vector<T> c0(std::size_t(c.m) * ldc);
+    for (int i = 0; i < c.m; ++i)
+        for (int j = 0; j < ldc; ++j)
+            c0[std::size_t(i) * ldc + j] = j >= c.n                ? T(sentinel)
+                                           : c.beta == 0.0 ? std::numeric_limits<T>::quiet_NaN()
+                                                           : T(uniform(rng));
+    std::vector<T> expected = c0, actual = c0;
+    gemm_reference<T>(c.trans_a, c.trans_b, c.m, c.n, c.k, T(c.alpha), a.data(), lda, b.data(), ldb, T(c.beta),
+                      expected.data(), ldc);
+    f(c.trans_a, c.trans_b, c.m, c.n, c.k, T(c.alpha), a.data(), lda, b.data(), ldb, T(c.beta), actual.data(), ldc);
+
+    double error2 = 0, scale2 = 0;
+    bool padding_intact = true;
+    for (int i = 0; i < c.m; ++i) {
+        for (int j = 0; j < ldc; ++j) {
+            const std::size_t at = std::size_t(i) * ldc + j;
+            if (j >= c.n) {
+                padding_intact = padding_intact && actual[at] == T(sentinel);
+                continue;
+            }
+            double magnitude = c.beta == 0.0 ? 0.0 : std::abs(c.beta * double(c0[at]));
+            double abs_sum = 0;
+            for (int p = 0; p < c.k; ++p) {
+                const double x = c.trans_a ? a[std::size_t(p) * lda + i] : a[std::size_t(i) * lda + p];
+                const double y = c.trans_b ? b[std::size_t(j) * ldb + p] : b[std::size_t(p) * ldb + j];
+                abs_sum += std::abs(x * y);
+            }
+            magnitude += std::abs(c.alpha) * abs_sum;
+            const double diff = double(actual[at]) - double(expected[at]);
+            error2 += diff * diff;  // NaN here makes the check below fail
+            scale2 += magnitude * magnitude;
+        }
+    }
+    CHECK(padding_intact);
+    const double eps = std::numeric_limits<T>::epsilon();
+    const double relative = scale2 > 0 ? std::sqrt(error2 / scale2) : std::sqrt(error2);
+    const double tolerance = c_factor * std::sqrt(c.k + 2.0) * eps;
+    INFO("relative error " << relative << ", tolerance " << tolerance);
+    CHECK(relative <= tolerance);
+}
+
+const double alphas[] = {1.0, -0.5, 2.5, 0.3};
+const double betas[] = {0.0, 1.0, -1.5, 0.25};
+
+// Every transpose case over odd and round small shapes, cycling through alpha, beta and paddings.
+template <class T>
+void check_small_shapes(GemmFunction<T> f) {
+    std::mt19937 rng(1);
+    const int sizes[] = {1, 2, 3, 5, 7, 12, 13, 16, 17, 31, 33};
+    const int ks[] = {1, 2, 3, 17};
+    int counter = 0;
+    for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb)
+            for (int m : sizes)
+                for (int n : sizes)
+                    for (int k : ks) {
+                        ++counter;
+                        check_case<T>({ta == 1, tb == 1, m, n, k, alphas[counter % 4], betas[(counter / 4) % 4],
+                                       counter % 3, (counter / 3) % 2 * 5, counter % 5},
+                                      f, rng);
+                    }
+}
+
+// Sizes around the vector width, the micro-tile and the cache blocks (K = 256, M up to 192, N = 4096).
+template <class T>
+void check_block_edges(GemmFunction<T> f) {
+    std::mt19937 rng(2);
+    const int sizes[] = {63, 65, 129, 257};
+    for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb)
+            for (int s = 0; s < 4; ++s) {
+                const int m = sizes[s], n = sizes[(s + 1) % 4], k = sizes[(s + 2) % 4];
+                check_case<T>({ta == 1, tb == 1, m, n, k, 1.0, 0.0}, f, rng);
+                check_case<T>({ta == 1, tb == 1, n, k, m, -0.5, 1.0, 3, 1, 7}, f, rng);
+            }
+    for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb) {
+            check_case<T>({ta == 1, tb == 1, 17, 19, 255, 1.0, 0.0}, f, rng);
+            check_case<T>({ta == 1, tb == 1, 17, 19, 256, 1.0, 0.5}, f, rng);
+            check_case<T>({ta == 1, tb == 1, 17, 19, 257, 2.0, 0.0, 1, 2, 3}, f, rng);
+            check_case<T>({ta == 1, tb == 1, 33, 9, 770, 1.0, 1.0}, f, rng);
+            check_case<T>({ta == 1, tb == 1, 300, 40, 31, 1.0, 0.0, 0, 0, 4}, f, rng);  // tall: computes C^T
+            check_case<T>({ta == 1, tb == 1, 40, 300, 31, 1.0, -1.0}, f, rng);
+            check_case<T>({ta == 1, tb == 1, 3, 4100, 5, 1.0, 0.0, 2, 2, 2}, f, rng);  // crosses the N block
+            check_case<T>({ta == 1, tb == 1, 4100, 3, 5, 1.0, 0.0, 2, 2, 2}, f, rng);  // the same, via C^T
+        }
+}
+
+// Few rows or few columns: the paths that read B in place (tails of partial vectors, K past a block)
+// and the dot-product path, on both sides of the threshold.
+template <class T>
+void check_skinny_shapes(GemmFunction<T> f) {
+    std::mt19937 rng(5);
+    const int thin[] = {1, 2, 5, 6, 7, 12, 13};
+    const int wide[] = {1, 15, 16, 17, 64, 100, 300};
+    const int ks[] = {31, 600};
+    int counter = 0;
+    for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb)
+            for (int t : thin)
+                for (int w : wide)
+                    for (int k : ks) {
+                        ++counter;
+                        const double alpha = alphas[counter % 4], beta = betas[(counter / 4) % 4];
+                        check_case<T>({ta == 1, tb == 1, t, w, k, alpha, beta, counter % 3, counter % 2, counter % 5},
+                                      f, rng);
+                        check_case<T>({ta == 1, tb == 1, w, t, k, alpha, beta, counter % 2, counter % 3, 0}, f, rng);
+                    }
+}
+
+// Random shapes, transposes, paddings and scalars.
+template <class T>
+void check_random_shapes(GemmFunction<T> f, int count) {
+    std::mt19937 rng(3);
+    std::uniform_int_distribution<int> dim(1, 300), depth(1, 600), pad(0, 9), coin(0, 1), pick(0, 3);
+    for (int i = 0; i < count; ++i) {
+        const Case c{coin(rng) == 1, coin(rng) == 1, dim(rng),          dim(rng), depth(rng),
+                     alphas[pick(rng)], betas[pick(rng)], pad(rng), pad(rng), pad(rng)};
+        check_case<T>(c, f, rng);
+    }
+}
+
+// k == 0 leaves beta * C (zeros over NaN when beta == 0); m == 0 or n == 0 touches nothing.
+template <class T>
+void check_degenerate(GemmFunction<T> f) {
+    const T nan = std::numeric_limits<T>::quiet_NaN();
+    const T a[4] = {nan, nan, nan, nan}, b[4] = {nan, nan, nan, nan};
+    for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb) {
+            std::vector<T> c = {1, 2, 3, 4, 5, 6};
+            f(ta == 1, tb == 1, 2, 3, 0, T(1), a, 1, b, 3, T(2), c.data(), 3);
+            CHECK(c == std::vector<T>{2, 4, 6, 8, 10, 12});
+            c.assign(6, nan);
+            f(ta == 1, tb == 1, 2, 3, 0, T(1), a, 1, b, 3, T(0), c.data(), 3);
+            CHECK(c == std::vector<T>(6, T(0)));
+            c = {1, 2, 3, 4, 5, 6};
+            f(ta == 1, tb == 1, 0, 3, 2, T(1), nullptr, 2, b, 3, T(0), c.data(), 3);
+            f(ta == 1, tb == 1, 2, 0, 2, T(1), a, 2, nullptr, 2, T(0), c.data(), 1);
+            f(ta == 1, tb == 1, 0, 0, 0, T(1), nullptr, 1, nullptr, 1, T(0), nullptr, 1);
+            CHECK(c == std::vector<T>{1, 2, 3, 4, 5, 6});
+        }
+}
+
+// The model's shapes (m x n x k), full size: they take the swapped (C^T) and transposing-pack paths.
+template <class T>
+void check_project_shapes(GemmFunction<T> f) {
+    std::mt19937 rng(4);
+    check_case<T>({false, false, 256, 36, 20736, 1.0, 0.0}, f, rng);
+    check_case<T>({true, false, 20736, 36, 256, 1.0, 0.0}, f, rng);
+    check_case<T>({false, true, 256, 400, 81, 1.0, 1.0}, f, rng);
+    check_case<T>({false, true, 32, 1024, 512, 1.0, 1.0}, f, rng);
+    check_case<T>({true, false, 784, 1024, 32, 1.0, 1.0}, f, rng);
+    check_case<T>({false, false, 32, 1024, 784, 1.0, 0.0}, f, rng);
+    check_case<T>({false, true, 2, 160, 8, 1.0, 1.0, 1144 * 8, 0, 1151 * 160}, f, rng);  // one capsule's GEMM
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("gemm_xsimd matches the reference on small shapes", "[gemm]", float, double) {
+    check_small_shapes<TestType>(gemm_xsimd<TestType>);
+}
+
+TEMPLATE_TEST_CASE("gemm_xsimd matches the reference across block edges", "[gemm]", float, double) {
+    check_block_edges<TestType>(gemm_xsimd<TestType>);
+}
+
+TEMPLATE_TEST_CASE("gemm_xsimd matches the reference on skinny shapes", "[gemm]", float, double) {
+    check_skinny_shapes<TestType>(gemm_xsimd<TestType>);
+}
+
+TEMPLATE_TEST_CASE("gemm_xsimd matches the reference on random shapes", "[gemm]", float, double) {
+    check_random_shapes<TestType>(gemm_xsimd<TestType>, 60);
+}
+
+TEMPLATE_TEST_CASE("gemm_xsimd handles k == 0 and empty outputs", "[gemm]", float, double) {
+    check_degenerate<TestType>(gemm_xsimd<TestType>);
+}
+
+TEST_CASE("gemm_xsimd matches the reference on the model's shapes", "[gemm]") {
+    check_project_shapes<float>(gemm_xsimd<float>);
+}
+
+TEST_CASE("gemm_reference computes a known product", "[gemm]") {
+    // [1 2 3; 4 5 6] * [1 0; 0 1; 1 1] = [4 5; 10 11], then 2 * that - C.
+    const double a[] = {1, 2, 3, 4, 5, 6}, b[] = {1, 0, 0, 1, 1, 1};
+    double c[] = {1, 1, 1, 1};
+    gemm_reference<double>(false, false, 2, 2, 3, 2.0, a, 3, b, 2, -1.0, c, 2);
+    CHECK(std::vector<double>(c, c + 4) == std::vector<double>{7, 9, 19, 21});
+    // The same through the transposed storage of both operands.
+    const double at[] = {1, 4, 2, 5, 3, 6}, bt[] = {1, 0, 1, 0, 1, 1};
+    double d[] = {0, 0, 0, 0};
+    gemm_reference<double>(true, true, 2, 2, 3, 1.0, at, 2, bt, 3, 0.0, d, 2);
+    CHECK(std::vector<double>(d, d + 4) == std::vector<double>{4, 5, 10, 11});
+}
+
+namespace {
+
+int f32_calls = 0, f64_calls = 0;
+
+void counting_f32(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                  float beta, float* c, int ldc) {
+    ++f32_calls;
+    gemm_reference<float>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void counting_f64(bool ta, bool tb, int m, int n, int k, double alpha, const double* a, int lda, const double* b,
+                  int ldb, double beta, double* c, int ldc) {
+    ++f64_calls;
+    gemm_reference<double>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace
+
+TEST_CASE("gemm dispatches to the active backend", "[gemm]") {
+    const GemmBackend original = gemm_backend();
+    CHECK(std::string(original.name) == "xsimd");
+    CHECK(original.f32 == &gemm_xsimd<float>);
+    CHECK(original.f64 == &gemm_xsimd<double>);
+
+    gemm_set_backend({"counting", counting_f32, counting_f64});
+    const GemmBackend active = gemm_backend();
+    CHECK(std::string(active.name) == "counting");
+    CHECK(active.f32 == &counting_f32);
+    CHECK(active.f64 == &counting_f64);
+
+    const float af[] = {1, 2}, bf[] = {3, 4};
+    float cf = 0;
+    gemm<float>(false, false, 1, 1, 2, 1.0f, af, 2, bf, 1, 0.0f, &cf, 1);
+    const double ad[] = {1, 2}, bd[] = {3, 4};
+    double cd = 0;
+    gemm<double>(false, true, 1, 1, 2, 1.0, ad, 2, bd, 2, 0.0, &cd, 1);
+    gemm<double>(false, true, 1, 1, 2, 1.0, ad, 2, bd, 2, 1.0, &cd, 1);
+    CHECK(f32_calls == 1);
+    CHECK(f64_calls == 2);
+    CHECK(cf == 11.0f);
+    CHECK(cd == 22.0);
+
+    gemm_set_backend(original);
+    CHECK(std::string(gemm_backend().name) == "xsimd");
+    cf = 0;
+    gemm<float>(false, false, 1, 1, 2, 1.0f, af, 2, bf, 1, 0.0f, &cf, 1);
+    CHECK(cf == 11.0f);
+    CHECK(f32_calls == 1);
+}

@@ -1,0 +1,150 @@
+// Tests of the native OpenBLAS GEMM backend: the same comparison with gemm_reference as test_gemm.cpp
+// (transposes, odd shapes, padded leading dimensions, beta == 0 over NaN, k == 0), and that
+// gemm_use_openblas routes gemm<T> to it. Native only.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "capsnet/gemm.hpp"
+#include "cpu/gemm_openblas.hpp"
+
+using namespace capsnet;
+
+namespace {
+
+struct Case {
+    bool trans_a, trans_b;
+    int m, n, k;
+    double alpha, beta;
+    int pad_a, pad_b, pad_c;  // leading dimension minus the minimum
+};
+
+// Runs `f` on one case and compares it with gemm_reference. The tolerance is test_gemm.cpp's: the
+// relative Frobenius error against |alpha| |op(A)| |op(B)| + |beta| |C0| is at most 4 sqrt(k + 2) eps,
+// since the rounding errors of a k-term sum have random signs and grow like sqrt(k) (see there). C's
+// padding columns must come back untouched.
+template <class T>
+void check_case(const Case& c, GemmFunction<T> f, std::mt19937& rng) {
+    char text[200];
+    std::snprintf(text, sizeof text, "%c%c m=%d n=%d k=%d alpha=%g beta=%g", c.trans_a ? 'T' : 'N',
+                  c.trans_b ? 'T' : 'N', c.m, c.n, c.k, c.alpha, c.beta);
+    INFO(text);
+    std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+    const int a_rows = c.trans_a ? c.k : c.m, a_cols = c.trans_a ? c.m : c.k;
+    const int b_rows = c.trans_b ? c.n : c.k, b_cols = c.trans_b ? c.k : c.n;
+    const int lda = a_cols + c.pad_a, ldb = b_cols + c.pad_b, ldc = c.n + c.pad_c;
+    // No slack after the last row's last element, so the sanitizer build catches reads past it.
+    auto storage = [](int rows, int cols, int ld) { return rows == 0 ? 0 : std::size_t(rows - 1) * ld + cols; };
+    std::vector<T> a(storage(a_rows, a_cols, lda)), b(storage(b_rows, b_cols, ldb));
+    for (auto& x : a) x = T(uniform(rng));
+    for (auto& x : b) x = T(uniform(rng));
+    std::vector<T> c0(std::size_t(c.m) * ldc);
+    for (int i = 0; i < c.m; ++i)
+        for (int j = 0; j < ldc; ++j)
+            c0[std::size_t(i) * ldc + j] = j >= c.n                ? T(777)
+                                           : c.beta == 0.0 ? std::numeric_limits<T>::quiet_NaN()
+                                                           : T(uniform(rng));
+    std::vector<T> expected = c0, actual = c0;
+    gemm_reference<T>(c.trans_a, c.trans_b, c.m, c.n, c.k, T(c.alpha), a.data(), lda, b.data(), ldb, T(c.beta),
+                      expected.data(), ldc);
+    f(c.trans_a, c.trans_b, c.m, c.n, c.k, T(c.alpha), a.data(), lda, b.data(), ldb, T(c.beta), actual.data(), ldc);
+
+    double error2 = 0, scale2 = 0;
+    bool padding_intact = true;
+    for (int i = 0; i < c.m; ++i) {
+        for (int j = 0; j < ldc; ++j) {
+            const std::size_t at = std::size_t(i) * ldc + j;
+            if (j >= c.n) {
+                padding_intact = padding_intact && actual[at] == T(777);
+                continue;
+            }
+            double abs_sum = 0;
+            for (int p = 0; p < c.k; ++p) {
+                const double x = c.trans_a ? a[std::size_t(p) * lda + i] : a[std::size_t(i) * lda + p];
+                const double y = c.trans_b ? b[std::size_t(j) * ldb + p] : b[std::size_t(p) * ldb + j];
+                abs_sum += std::abs(x * y);
+            }
+            const double magnitude =
+                std::abs(c.alpha) * abs_sum + (c.beta == 0.0 ? 0.0 : std::abs(c.beta * double(c0[at])));
+            const double diff = double(actual[at]) - double(expected[at]);
+            error2 += diff * diff;
+            scale2 += magnitude * magnitude;
+        }
+    }
+    CHECK(padding_intact);
+    const double relative = scale2 > 0 ? std::sqrt(error2 / scale2) : std::sqrt(error2);
+    const double tolerance = 4.0 * std::sqrt(c.k + 2.0) * std::numeric_limits<T>::epsilon();
+    INFO("relative error " << relative << ", tolerance " << tolerance);
+    CHECK(relative <= tolerance);
+}
+
+template <class T>
+GemmFunction<T> openblas_function() {
+    if constexpr (std::is_same_v<T, float>)
+        return gemm_openblas_backend().f32;
+    else
+        return gemm_openblas_backend().f64;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("the OpenBLAS backend matches the reference", "[gemm][openblas]", float, double) {
+    const GemmFunction<TestType> f = openblas_function<TestType>();
+    std::mt19937 rng(11);
+    const double alphas[] = {1.0, -0.5, 2.5}, betas[] = {0.0, 1.0, -1.5};
+    const int sizes[] = {1, 3, 17, 63, 65, 129};
+    int counter = 0;
+    for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb)
+            for (int m : sizes)
+                for (int n : sizes) {
+                    ++counter;
+                    const int k = sizes[counter % 6] + counter % 4;
+                    check_case<TestType>({ta == 1, tb == 1, m, n, k, alphas[counter % 3], betas[(counter / 3) % 3],
+                                          counter % 3, counter % 2, counter % 5},
+                                         f, rng);
+                }
+    check_case<TestType>({false, false, 257, 36, 1000, 1.0, 0.0, 0, 0, 0}, f, rng);
+    check_case<TestType>({true, false, 300, 36, 256, 1.0, 1.0, 1, 2, 3}, f, rng);
+    check_case<TestType>({false, true, 2, 512, 160, 1.0, 0.0, 0, 0, 0}, f, rng);
+}
+
+TEMPLATE_TEST_CASE("the OpenBLAS backend handles k == 0 and empty outputs", "[gemm][openblas]", float, double) {
+    const GemmFunction<TestType> f = openblas_function<TestType>();
+    const TestType nan = std::numeric_limits<TestType>::quiet_NaN();
+    const TestType a[4] = {nan, nan, nan, nan}, b[4] = {nan, nan, nan, nan};
+    std::vector<TestType> c = {1, 2, 3, 4, 5, 6};
+    f(false, false, 2, 3, 0, TestType(1), a, 1, b, 3, TestType(2), c.data(), 3);
+    CHECK(c == std::vector<TestType>{2, 4, 6, 8, 10, 12});
+    c.assign(6, nan);
+    f(true, true, 2, 3, 0, TestType(1), a, 2, b, 1, TestType(0), c.data(), 3);
+    CHECK(c == std::vector<TestType>(6, TestType(0)));
+    c = {1, 2, 3, 4, 5, 6};
+    f(false, false, 0, 3, 2, TestType(1), nullptr, 2, b, 3, TestType(0), c.data(), 3);
+    f(false, false, 2, 0, 2, TestType(1), a, 2, nullptr, 1, TestType(0), c.data(), 1);
+    CHECK(c == std::vector<TestType>{1, 2, 3, 4, 5, 6});
+}
+
+TEST_CASE("gemm_use_openblas routes gemm<T> to OpenBLAS", "[gemm][openblas]") {
+    const GemmBackend original = gemm_backend();
+    gemm_use_openblas();
+    const GemmBackend active = gemm_backend();
+    CHECK(std::string(active.name) == "openblas");
+    CHECK(active.f32 == gemm_openblas_backend().f32);
+    CHECK(active.f64 == gemm_openblas_backend().f64);
+    const float a[] = {1, 2, 3, 4}, b[] = {5, 6, 7, 8};
+    float c[4] = {0, 0, 0, 0};
+    gemm<float>(false, false, 2, 2, 2, 1.0f, a, 2, b, 2, 0.0f, c, 2);
+    CHECK(std::vector<float>(c, c + 4) == std::vector<float>{19, 22, 43, 50});
+    const double ad[] = {1, 2, 3, 4}, bd[] = {5, 6, 7, 8};
+    double cd[4] = {1, 1, 1, 1};
+    gemm<double>(true, false, 2, 2, 2, 1.0, ad, 2, bd, 2, 1.0, cd, 2);
+    CHECK(std::vector<double>(cd, cd + 4) == std::vector<double>{27, 31, 39, 45});
+    gemm_set_backend(original);
+    CHECK(std::string(gemm_backend().name) == std::string(original.name));
+}
