@@ -34,6 +34,22 @@ bool shape_is(const E& tensor, const std::vector<std::size_t>& expected) {
     return std::vector<std::size_t>(tensor.shape().begin(), tensor.shape().end()) == expected;
 }
 
+// Fills a tensor with values drawn uniformly from [low, high).
+template <class E>
+void fill_random(E& tensor, capsnet::Rng& rng, double low = -1, double high = 1) {
+    for (auto& x : tensor) x = static_cast<typename E::value_type>(rng.uniform(low, high));
+}
+
+// sum(output * projection): a scalar loss whose gradient with respect to `output` is `projection`, so a
+// layer's backward pass can be fed a random output gradient and checked against this loss.
+template <class E, class R>
+double projected(const E& output, const R& projection) {
+    REQUIRE(output.shape() == projection.shape());
+    double sum = 0;
+    for (std::size_t i = 0; i < output.size(); ++i) sum += output.data()[i] * projection.data()[i];
+    return sum;
+}
+
 // Numerical derivative of loss() with respect to `x`, restoring x afterwards.
 template <class T>
 double numeric_derivative(T& x, const std::function<double()>& loss, double step) {

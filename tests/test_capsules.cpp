@@ -15,22 +15,8 @@
 using namespace capsnet;
 using capsnet_test::check_tensor_gradient;
 
-namespace {
-
-template <class E>
-void fill_random(E& tensor, Rng& rng, double low = -1, double high = 1) {
-    for (auto& x : tensor) x = rng.uniform(low, high);
-}
-
-template <class E, class R>
-double projected(const E& output, const R& projection) {
-    REQUIRE(output.shape() == projection.shape());
-    double sum = 0;
-    for (std::size_t i = 0; i < output.size(); ++i) sum += output.data()[i] * projection.data()[i];
-    return sum;
-}
-
-}  // namespace
+using capsnet_test::fill_random;
+using capsnet_test::projected;
 
 TEST_CASE("primary capsules: layout and gradients", "[capsules][gradient]") {
     Rng rng(11);

@@ -12,76 +12,12 @@
 
 #include "capsnet/gemm.hpp"
 #include "cpu/gemm_openblas.hpp"
+#include "gemm_check.hpp"
 
 using namespace capsnet;
+using capsnet_test::check_case;
 
 namespace {
-
-struct Case {
-    bool trans_a, trans_b;
-    int m, n, k;
-    double alpha, beta;
-    int pad_a, pad_b, pad_c;  // leading dimension minus the minimum
-};
-
-// Runs `f` on one case and compares it with gemm_reference. The tolerance is test_gemm.cpp's: the
-// relative Frobenius error against |alpha| |op(A)| |op(B)| + |beta| |C0| is at most 4 sqrt(k + 2) eps,
-// since the rounding errors of a k-term sum have random signs and grow like sqrt(k) (see there). C's
-// padding columns must come back untouched.
-template <class T>
-void check_case(const Case& c, GemmFunction<T> f, std::mt19937& rng) {
-    char text[200];
-    std::snprintf(text, sizeof text, "%c%c m=%d n=%d k=%d alpha=%g beta=%g", c.trans_a ? 'T' : 'N',
-                  c.trans_b ? 'T' : 'N', c.m, c.n, c.k, c.alpha, c.beta);
-    INFO(text);
-    std::uniform_real_distribution<double> uniform(-1.0, 1.0);
-    const int a_rows = c.trans_a ? c.k : c.m, a_cols = c.trans_a ? c.m : c.k;
-    const int b_rows = c.trans_b ? c.n : c.k, b_cols = c.trans_b ? c.k : c.n;
-    const int lda = a_cols + c.pad_a, ldb = b_cols + c.pad_b, ldc = c.n + c.pad_c;
-    // No slack after the last row's last element, so the sanitizer build catches reads past it.
-    auto storage = [](int rows, int cols, int ld) { return rows == 0 ? 0 : std::size_t(rows - 1) * ld + cols; };
-    std::vector<T> a(storage(a_rows, a_cols, lda)), b(storage(b_rows, b_cols, ldb));
-    for (auto& x : a) x = T(uniform(rng));
-    for (auto& x : b) x = T(uniform(rng));
-    std::vector<T> c0(std::size_t(c.m) * ldc);
-    for (int i = 0; i < c.m; ++i)
-        for (int j = 0; j < ldc; ++j)
-            c0[std::size_t(i) * ldc + j] = j >= c.n                ? T(777)
-                                           : c.beta == 0.0 ? std::numeric_limits<T>::quiet_NaN()
-                                                           : T(uniform(rng));
-    std::vector<T> expected = c0, actual = c0;
-    gemm_reference<T>(c.trans_a, c.trans_b, c.m, c.n, c.k, T(c.alpha), a.data(), lda, b.data(), ldb, T(c.beta),
-                      expected.data(), ldc);
-    f(c.trans_a, c.trans_b, c.m, c.n, c.k, T(c.alpha), a.data(), lda, b.data(), ldb, T(c.beta), actual.data(), ldc);
-
-    double error2 = 0, scale2 = 0;
-    bool padding_intact = true;
-    for (int i = 0; i < c.m; ++i) {
-        for (int j = 0; j < ldc; ++j) {
-            const std::size_t at = std::size_t(i) * ldc + j;
-            if (j >= c.n) {
-                padding_intact = padding_intact && actual[at] == T(777);
-                continue;
-            }
-            double abs_sum = 0;
-            for (int p = 0; p < c.k; ++p) {
-                const double x = c.trans_a ? a[std::size_t(p) * lda + i] : a[std::size_t(i) * lda + p];
-                const double y = c.trans_b ? b[std::size_t(j) * ldb + p] : b[std::size_t(p) * ldb + j];
-                abs_sum += std::abs(x * y);
-            }
-            const double magnitude =
-                std::abs(c.alpha) * abs_sum + (c.beta == 0.0 ? 0.0 : std::abs(c.beta * double(c0[at])));
-            const double diff = double(actual[at]) - double(expected[at]);
-            error2 += diff * diff;
-            scale2 += magnitude * magnitude;
-        }
-    }
-    CHECK(padding_intact);
-    const double relative = scale2 > 0 ? std::sqrt(error2 / scale2) : std::sqrt(error2);
-    const double tolerance = 4.0 * std::sqrt(c.k + 2.0) * std::numeric_limits<T>::epsilon();
-    INFO("relative error " << relative << ", tolerance " << tolerance);
-    CHECK(relative <= tolerance);
-}
 
 template <class T>
 GemmFunction<T> openblas_function() {

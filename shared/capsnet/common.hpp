@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <xtensor/xtensor.hpp>
 
@@ -27,5 +28,8 @@ class Error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
+
+// The whole file as bytes; Error naming the path when it is missing, a directory or unreadable.
+std::vector<std::uint8_t> read_whole_file(const std::string& path);
 
 }  // namespace capsnet

@@ -63,21 +63,6 @@ void check_payload(std::size_t size, std::size_t header_size, std::uint64_t expe
                     std::to_string(expected) + " bytes of data for " + what);
 }
 
-std::vector<std::uint8_t> read_whole_file(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, not a file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path + ": cannot open file for reading (missing or unreadable)");
-    in.seekg(0, std::ios::end);
-    const std::streamoff length = in.tellg();
-    if (length < 0) throw Error(path + ": cannot determine the file size");
-    in.seekg(0, std::ios::beg);
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(length));
-    if (!bytes.empty()) in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    if (!in || in.gcount() != static_cast<std::streamsize>(bytes.size()))
-        throw Error(path + ": read error (file changed or unreadable while reading)");
-    return bytes;
-}
 
 }  // namespace
 

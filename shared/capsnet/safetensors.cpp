@@ -25,14 +25,6 @@ using json = nlohmann::json;
 // corrupt length field.
 constexpr std::uint64_t max_header_bytes = 100ull * 1024 * 1024;
 
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-    std::ostringstream out;
-    out << '[';
-    for (std::size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-    out << ']';
-    return out.str();
-}
-
 bool parse_dtype(const std::string& text, DType& dtype) {
     for (DType candidate : {DType::F32, DType::F16, DType::I8, DType::F64}) {
         if (text == dtype_name(candidate)) {
@@ -78,21 +70,6 @@ bool bounded_element_count(const std::vector<std::int64_t>& shape, std::uint64_t
     return true;
 }
 
-std::vector<std::uint8_t> read_whole_file(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw Error(path + ": is a directory, not a file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error(path + ": cannot open file for reading (missing or unreadable)");
-    in.seekg(0, std::ios::end);
-    const std::streamoff length = in.tellg();
-    if (length < 0) throw Error(path + ": cannot determine the file size");
-    in.seekg(0, std::ios::beg);
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(length));
-    if (!bytes.empty()) in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    if (!in || in.gcount() != static_cast<std::streamsize>(bytes.size()))
-        throw Error(path + ": read error (file changed or unreadable while reading)");
-    return bytes;
-}
 
 struct Range {
     std::uint64_t begin, end;
@@ -385,6 +362,14 @@ float half_to_float(std::uint16_t bits) {
     float value;
     std::memcpy(&value, &x, sizeof value);
     return value;
+}
+
+std::string shape_text(const std::vector<std::int64_t>& shape) {
+    std::ostringstream out;
+    out << '[';
+    for (std::size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
+    out << ']';
+    return out.str();
 }
 
 }  // namespace capsnet

@@ -47,6 +47,9 @@ std::vector<std::uint8_t> safetensors_serialize(const SafeTensors& file);
 // never leaves a half-written model under the real name.
 void safetensors_write(const std::string& path, const SafeTensors& file);
 
+// "[256, 1, 9, 9]": shapes as error messages print them.
+std::string shape_text(const std::vector<std::int64_t>& shape);
+
 StoredTensor stored_tensor_f32(std::vector<std::int64_t> shape, const float* values);  // copies the values
 // F32, F64 and F16 are converted; I8 throws Error (dequantisation needs scales, done by the caller).
 std::vector<float> stored_tensor_to_f32(const StoredTensor& tensor, const std::string& name_for_errors);

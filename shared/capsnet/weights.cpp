@@ -2,19 +2,10 @@
 #include "capsnet/weights.hpp"
 
 #include <set>
-#include <sstream>
 
 namespace capsnet {
 
 namespace {
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-    std::ostringstream out;
-    out << '[';
-    for (std::size_t i = 0; i < shape.size(); ++i) out << (i ? ", " : "") << shape[i];
-    out << ']';
-    return out.str();
-}
 
 template <class E>
 std::vector<std::int64_t> shape_of(const E& tensor) {
