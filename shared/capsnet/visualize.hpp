@@ -1,0 +1,36 @@
+// The pictures the paper and the seed implementation draw, as arrays (no file or screen I/O here, so
+// the native PNG writer and the browser share them):
+// - the mask grid: each input reconstructed through each digit capsule (the others masked to zero);
+// - dimension sweeps: one capsule with an offset added to one of its 16 dimensions at a time.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "capsnet/common.hpp"
+#include "capsnet/parameters.hpp"
+
+namespace capsnet {
+
+// Offsets low, low+step, ..., high (both ends included). The count is rounded, so -0.25..0.25 step
+// 0.05 gives 11 values despite binary rounding, and a value within step/1000 of 0 is exactly 0 (the
+// unperturbed row). Error for step <= 0, high < low, non-finite values or more than 1001 offsets.
+std::vector<float> sweep_offsets(float low, float high, float step);
+
+// digit_capsules [N, classes, dims] -> [N, classes, 784]: sample n decoded with only capsule j kept.
+Tensor<float, 3> mask_grid_reconstructions(const Parameters<float>& params, const Tensor<float, 3>& digit_capsules);
+
+// capsules [classes, dims] of one sample -> [offsets, dims, 784]: capsule `digit` alone, with
+// offsets[r] added to its dimension d.
+Tensor<float, 3> dimension_sweep_reconstructions(const Parameters<float>& params, const Tensor<float, 2>& capsules,
+                                                 int digit, const std::vector<float>& offsets);
+
+// Indices of the first `per_class` samples of each class 0..classes-1, class by class (the seed's
+// vis_all picks the first two test images of each digit). Error when a class has too few samples.
+std::vector<std::size_t> first_samples_per_class(const std::vector<std::uint8_t>& labels, int classes, int per_class);
+
+// Tiles images [rows, cols, side*side] into one [rows*(side+gap)-gap, cols*(side+gap)-gap] picture,
+// with `background` in the gaps.
+Tensor<float, 2> tile_images(const Tensor<float, 3>& images, int side, int gap, float background);
+
+}  // namespace capsnet
