@@ -26,10 +26,14 @@ std::vector<float> sweep_offsets(float low, float high, float step) {
 
 namespace {
 
-Tensor<float, 2> decode(const Parameters<float>& params, const Tensor<float, 2>& input) {
+// Decodes rows * cols decoder inputs (row-major) into a [rows, cols, 784] grid of reconstructions.
+Tensor<float, 3> decode_grid(const Parameters<float>& params, const Tensor<float, 2>& input, std::size_t rows,
+                             std::size_t cols) {
     Tensor<float, 2> hidden1, hidden2, reconstruction;
     decoder_forward(params, input, hidden1, hidden2, reconstruction);
-    return reconstruction;
+    Tensor<float, 3> grid(std::array<std::size_t, 3>{rows, cols, reconstruction.shape(1)});
+    std::copy(reconstruction.begin(), reconstruction.end(), grid.begin());
+    return grid;
 }
 
 }  // namespace
@@ -41,10 +45,7 @@ Tensor<float, 3> mask_grid_reconstructions(const Parameters<float>& params, cons
     for (std::size_t n = 0; n < N; ++n)
         for (std::size_t j = 0; j < J; ++j)
             std::copy_n(digit_capsules.data() + (n * J + j) * D, D, input.data() + (n * J + j) * J * D + j * D);
-    const Tensor<float, 2> reconstruction = decode(params, input);
-    Tensor<float, 3> out(std::array<std::size_t, 3>{N, J, reconstruction.shape(1)});
-    std::copy(reconstruction.begin(), reconstruction.end(), out.begin());
-    return out;
+    return decode_grid(params, input, N, J);
 }
 
 Tensor<float, 3> dimension_sweep_reconstructions(const Parameters<float>& params, const Tensor<float, 2>& capsules,
@@ -59,10 +60,7 @@ Tensor<float, 3> dimension_sweep_reconstructions(const Parameters<float>& params
             std::copy_n(capsules.data() + digit * D, D, row);
             row[d] += offsets[r];
         }
-    const Tensor<float, 2> reconstruction = decode(params, input);
-    Tensor<float, 3> out(std::array<std::size_t, 3>{R, D, reconstruction.shape(1)});
-    std::copy(reconstruction.begin(), reconstruction.end(), out.begin());
-    return out;
+    return decode_grid(params, input, R, D);
 }
 
 std::vector<std::size_t> first_samples_per_class(const std::vector<std::uint8_t>& labels, int classes, int per_class) {
