@@ -32,4 +32,8 @@ public:
 // The whole file as bytes; Error naming the path when it is missing, a directory or unreadable.
 std::vector<std::uint8_t> read_whole_file(const std::string& path);
 
+// Writes path + ".tmp", checks the stream, then renames it over path: a crash, a kill -9 or a full disk
+// never leaves a half-written file under the real name. Error naming the path otherwise.
+void write_whole_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes);
+
 }  // namespace capsnet

@@ -63,4 +63,17 @@ private:
     std::uint64_t state_[4];
 };
 
+// A seed for stream (a, b) of a run seeded with `seed`: the training driver gives each epoch's shuffle
+// and each batch's augmentation its own stream, so resuming mid-epoch needs no generator state, only
+// the (epoch, step) position. splitmix64's finaliser decorrelates nearby inputs.
+inline std::uint64_t derived_seed(std::uint64_t seed, std::uint64_t a, std::uint64_t b = 0) {
+    auto mix = [](std::uint64_t z) {
+        z += 0x9e3779b97f4a7c15ULL;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+    };
+    return mix(mix(mix(seed) ^ a) ^ (b * 0xd6e8feb86659fd93ULL));
+}
+
 }  // namespace capsnet

@@ -257,28 +257,7 @@ std::vector<std::uint8_t> safetensors_serialize(const SafeTensors& file) {
 }
 
 void safetensors_write(const std::string& path, const SafeTensors& file) {
-    const std::vector<std::uint8_t> bytes = safetensors_serialize(file);
-    const std::string temp = path + ".tmp";
-    {
-        std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-        if (!out) throw Error(temp + ": cannot open for writing");
-        out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-        out.flush();
-        if (!out) {
-            out.close();
-            std::remove(temp.c_str());
-            throw Error(temp + ": write failed (disk full?)");
-        }
-        out.close();
-        if (out.fail()) {
-            std::remove(temp.c_str());
-            throw Error(temp + ": closing the file failed (disk full?)");
-        }
-    }
-    if (std::rename(temp.c_str(), path.c_str()) != 0) {
-        std::remove(temp.c_str());
-        throw Error(path + ": cannot rename " + temp + " over it");
-    }
+    write_whole_file_atomically(path, safetensors_serialize(file));
 }
 
 StoredTensor stored_tensor_f32(std::vector<std::int64_t> shape, const float* values) {

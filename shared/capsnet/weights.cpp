@@ -1,6 +1,8 @@
 // Model files on top of the generic safetensors reader and writer.
 #include "capsnet/weights.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 
 namespace capsnet {
@@ -42,6 +44,49 @@ SafeTensors model_to_safetensors(const Model& model) {
         },
         model.params);
     return file;
+}
+
+SafeTensors model_to_safetensors(const Model& model, DType dtype) {
+    SafeTensors file = model_to_safetensors(model);
+    if (dtype == DType::F32) return file;
+    if (dtype != DType::F16 && dtype != DType::I8)
+        throw Error(std::string("model export: dtype ") + dtype_name(dtype) + " is not supported (use F32, F16 or I8)");
+    SafeTensors out;
+    out.metadata = file.metadata;
+    for (const auto& [name, f32] : file.tensors) {
+        const std::vector<float> values = stored_tensor_to_f32(f32, name);
+        const bool is_weight = name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0;
+        if (dtype == DType::F16) {
+            StoredTensor half{DType::F16, f32.shape, std::vector<std::uint8_t>(values.size() * 2)};
+            for (std::size_t i = 0; i < values.size(); ++i) {
+                const std::uint16_t bits = float_to_half(values[i]);
+                half.bytes[2 * i] = static_cast<std::uint8_t>(bits & 0xff);
+                half.bytes[2 * i + 1] = static_cast<std::uint8_t>(bits >> 8);
+            }
+            out.tensors[name] = std::move(half);
+        } else if (!is_weight) {
+            out.tensors[name] = f32;
+        } else {
+            const std::size_t channels = static_cast<std::size_t>(f32.shape[0]);
+            const std::size_t per_channel = values.size() / channels;
+            std::vector<float> scale(channels);
+            StoredTensor quantized{DType::I8, f32.shape, std::vector<std::uint8_t>(values.size())};
+            for (std::size_t c = 0; c < channels; ++c) {
+                float largest = 0;
+                for (std::size_t i = 0; i < per_channel; ++i) largest = std::max(largest, std::abs(values[c * per_channel + i]));
+                // An all-zero channel keeps scale 1 so dequantisation never divides by or multiplies with 0/0.
+                scale[c] = largest > 0 ? largest / 127.0f : 1.0f;
+                for (std::size_t i = 0; i < per_channel; ++i) {
+                    const float q = std::nearbyint(values[c * per_channel + i] / scale[c]);
+                    quantized.bytes[c * per_channel + i] =
+                        static_cast<std::uint8_t>(static_cast<std::int8_t>(std::clamp(q, -127.0f, 127.0f)));
+                }
+            }
+            out.tensors[name] = std::move(quantized);
+            out.tensors[name + ".scale"] = stored_tensor_f32({static_cast<std::int64_t>(channels)}, scale.data());
+        }
+    }
+    return out;
 }
 
 Model model_from_safetensors(const SafeTensors& file, const std::string& source) {
