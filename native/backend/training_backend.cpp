@@ -1,0 +1,46 @@
+// --device parsing and the choice of backend.
+#include "backend/training_backend.hpp"
+
+#include "cpu/cpu_backend.hpp"
+#ifdef CAPSNET_HAS_CUDA
+#include "device.hpp"
+#endif
+
+namespace capsnet {
+
+namespace {
+
+// "cuda" -> 0, "cuda:3" -> 3, anything else -> -1.
+int cuda_index(const std::string& device) {
+    if (device == "cuda") return 0;
+    if (device.rfind("cuda:", 0) != 0 || device.size() == 5) return -1;
+    int index = 0;
+    for (std::size_t i = 5; i < device.size(); ++i) {
+        if (device[i] < '0' || device[i] > '9' || index > 1000) return -1;
+        index = index * 10 + (device[i] - '0');
+    }
+    return index;
+}
+
+}  // namespace
+
+std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads) {
+    if (device == "cpu") return std::make_unique<CpuBackend>(threads);
+    const int index = cuda_index(device);
+    if (device != "auto" && index < 0)
+        throw Error("--device: unknown device '" + device + "' (use cpu, cuda, cuda:N or auto)");
+#ifdef CAPSNET_HAS_CUDA
+    const cuda::DeviceList gpus = cuda::list_devices();
+    if (device == "auto") return std::make_unique<CpuBackend>(threads);  // until the CUDA backend lands
+    if (gpus.devices.empty()) throw Error("--device " + device + ": no CUDA device is usable: " + gpus.error);
+    if (index >= static_cast<int>(gpus.devices.size()))
+        throw Error("--device " + device + ": this machine has " + std::to_string(gpus.devices.size()) + " CUDA device(s)");
+    throw Error("--device " + device + ": the CUDA training backend is not implemented yet (GPU found: " +
+                gpus.devices[static_cast<std::size_t>(index)].name + "); use --device cpu");
+#else
+    if (device == "auto") return std::make_unique<CpuBackend>(threads);
+    throw Error("--device " + device + ": this build has no CUDA support (configure with the 'cuda' preset); use --device cpu");
+#endif
+}
+
+}  // namespace capsnet

@@ -1,0 +1,47 @@
+// The interface every training device implements, so the `capsnet` command's loop (epochs, checkpoints,
+// logging) is written once: the CPU backend (native/cpu) today, the CUDA backend (native/cuda) next.
+// A backend owns the parameters and the optimiser state while it trains; the driver reads them back
+// (parameters(), adam_state()) to checkpoint or evaluate on the host.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "capsnet/adam.hpp"
+#include "capsnet/model.hpp"
+
+namespace capsnet {
+
+// What one training step reports: the batch's mean losses and how many samples the longest capsule got
+// right (on the augmented training images, before the update).
+struct StepReport {
+    double margin_loss = 0;
+    double reconstruction_loss = 0;
+    int correct = 0;
+};
+
+class TrainingBackend {
+public:
+    virtual ~TrainingBackend() = default;
+    virtual std::string description() const = 0;  // e.g. "cpu, 2 threads, OpenBLAS"
+
+    // Takes the model and optimiser state to train from (fresh, or out of a checkpoint).
+    virtual void load(const Config& config, const Parameters<float>& params, const AdamState<float>& adam) = 0;
+    virtual StepReport train_step(double learning_rate, const Tensor<float, 4>& images,
+                                  const std::vector<int>& labels) = 0;
+    // Capsule lengths [B, 10] of a batch, no decoder: evaluation.
+    virtual Tensor<float, 2> capsule_lengths(const Tensor<float, 4>& images) = 0;
+
+    virtual const Config& config() const = 0;
+    virtual const Parameters<float>& parameters() = 0;
+    virtual const AdamState<float>& adam_state() = 0;
+};
+
+// Where to train, as the --device option spells it: "cpu", "cuda", "cuda:N" or "auto" (CUDA when this
+// build has it and a GPU is present, else the CPU). `threads` applies to the CPU (0: every core).
+// Throws Error for an unknown name, or for a CUDA device this build or machine cannot provide.
+std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads);
+
+
+}  // namespace capsnet

@@ -1,0 +1,53 @@
+// `capsnet`: train, evaluate, visualise and export CapsNet models on MNIST.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+
+namespace {
+
+const char* usage =
+    "usage: capsnet <command> [options]\n"
+    "\n"
+    "CapsNet (Sabour, Frosst, Hinton 2017: Dynamic Routing Between Capsules) on MNIST.\n"
+    "\n"
+    "commands:\n"
+    "  train       train a model; checkpoints every epoch, resumable (--resume)\n"
+    "  eval        test accuracy, error, confusion matrix and images/s of a model file\n"
+    "  visualize   the mask grid (vis_all.png) and dimension sweeps (vis_tweaked0..9.png)\n"
+    "  export      write a smaller F16 or I8 copy of a model (for the web) and report its accuracy change\n"
+    "\n"
+    "Run 'capsnet <command> --help' for a command's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace capsnet::cli;
+    if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
+        std::fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const std::string command = argv[1];
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    try {
+        if (command == "train") return train_command(args);
+        if (command == "eval") return eval_command(args);
+        if (command == "visualize") return visualize_command(args);
+        if (command == "export") return export_command(args);
+        std::fprintf(stderr, "capsnet: unknown command '%s'\n\n%s", command.c_str(), usage);
+        return 2;
+    } catch (const UsageError& error) {
+        std::fprintf(stderr, "capsnet %s: error: %s\nRun 'capsnet %s --help' for the options.\n", command.c_str(),
+                     error.what(), command.c_str());
+        return 2;
+    } catch (const capsnet::Error& error) {
+        std::fprintf(stderr, "capsnet %s: error: %s\n", command.c_str(), error.what());
+        return 1;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "capsnet %s: error: out of memory (try a smaller --batch-size)\n", command.c_str());
+        return 1;
+    }
+}

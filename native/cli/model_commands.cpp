@@ -1,0 +1,212 @@
+// `capsnet eval`, `capsnet visualize` and `capsnet export`: the subcommands that read a finished model.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include <xtensor/xview.hpp>
+
+#include "backend/training_backend.hpp"
+#include "capsnet/batch.hpp"
+#include "capsnet/visualize.hpp"
+#include "capsnet/weights.hpp"
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "cli/evaluation.hpp"
+#include "cli/png.hpp"
+#include "cpu/gemm_openblas.hpp"
+
+namespace capsnet::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Scores a model through the backend the user picked (eval and export share this).
+Scores score_file_model(const Model& model, const std::string& device, int threads, const MnistSplit& test,
+                        std::size_t count, std::size_t batch_size, const std::string& label) {
+    std::unique_ptr<TrainingBackend> backend = make_training_backend(device, threads);
+    backend->load(model.config, model.params, adam_init<float>(model.config));
+    return score_model(*backend, test, 0, count, batch_size, label);
+}
+
+std::size_t file_size(const std::string& path) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    return ec ? 0 : static_cast<std::size_t>(size);
+}
+
+}  // namespace
+
+int eval_command(const std::vector<std::string>& arguments) {
+    ArgParser parser("eval", "Scores a model file on the MNIST test set: accuracy, error, confusion matrix, images/s.");
+    parser.option("model", "FILE", "", "model file (.safetensors: F32, F16 or I8; a checkpoint works too)")
+        .option("data", "DIR", default_data_dir(), "folder with the MNIST IDX files ($CAPSNET_DATA_DIR)")
+        .option("limit", "N", "10000", "score the first N test images")
+        .option("batch-size", "N", "100", "images per forward pass")
+        .option("device", "DEV", "auto", "cpu, cuda, cuda:N or auto")
+        .option("threads", "N", "0", "CPU threads (0: all cores)")
+        .example("capsnet eval --model web/model/capsnet-seed-i8.safetensors");
+    const ParsedArgs args = parser.parse(arguments);
+    if (args.help) {
+        std::fputs(parser.help().c_str(), stdout);
+        return 0;
+    }
+    if (!args.given("model")) throw UsageError("--model FILE is required");
+    const std::string path = args.text("model");
+    const Model model = model_from_safetensors(safetensors_read(path), path);
+    const MnistSplit test = load_mnist(args.text("data"), "t10k");
+    const std::size_t count = static_cast<std::size_t>(args.integer("limit", 1, test.images.count));
+    const Scores scores = score_file_model(model, args.text("device"), static_cast<int>(args.integer("threads", 0, 1024)),
+                                           test, count, static_cast<std::size_t>(args.integer("batch-size", 1, 4096)), "test");
+    std::printf("model      %s (preset %s)\n", path.c_str(), preset_name(model.config.preset));
+    std::printf("accuracy   %.2f%% (%lld of %lld test images)\n", 100 * scores.accuracy(),
+                static_cast<long long>(scores.correct), static_cast<long long>(scores.total));
+    std::printf("error      %.2f%% (%lld wrong)\n", 100 * (1 - scores.accuracy()),
+                static_cast<long long>(scores.total - scores.correct));
+    std::printf("speed      %.1f images/s (%.2f s)\n\n%s", scores.images_per_second(), scores.seconds,
+                confusion_table(scores).c_str());
+    return 0;
+}
+
+int visualize_command(const std::vector<std::string>& arguments) {
+    ArgParser parser("visualize",
+                     "Draws the seed implementation's pictures from a model file, as PNG:\n"
+                     "  vis_all.png        first row: the first two test images of each digit; then one row per digit\n"
+                     "                     class j: every input reconstructed through capsule j alone (the mask grid)\n"
+                     "  vis_tweaked<d>.png the first test image of digit d, reconstructed through capsule d with an offset\n"
+                     "                     added to one of its 16 dimensions (columns); one row per offset, the\n"
+                     "                     unperturbed row framed in orange");
+    parser.option("model", "FILE", "", "model file (.safetensors)")
+        .option("out", "DIR", "", "output folder (created if missing)")
+        .option("data", "DIR", default_data_dir(), "folder with the MNIST IDX files ($CAPSNET_DATA_DIR)")
+        .option("low", "X", "-0.25", "smallest offset added to a dimension")
+        .option("high", "X", "0.25", "largest offset")
+        .option("step", "X", "0.05", "offset step")
+        .option("zoom", "N", "2", "pixels per MNIST pixel in the PNGs")
+        .example("capsnet visualize --model saved_model/model.safetensors --out vis")
+        .example("capsnet visualize --model m.safetensors --out vis --low -0.5 --high 0.5 --step 0.1");
+    const ParsedArgs args = parser.parse(arguments);
+    if (args.help) {
+        std::fputs(parser.help().c_str(), stdout);
+        return 0;
+    }
+    if (!args.given("model")) throw UsageError("--model FILE is required");
+    if (!args.given("out")) throw UsageError("--out DIR is required");
+    std::vector<float> offsets;
+    try {
+        offsets = sweep_offsets(static_cast<float>(args.number("low", -100, 100)),
+                                static_cast<float>(args.number("high", -100, 100)),
+                                static_cast<float>(args.number("step", 1e-6, 100)));
+    } catch (const UsageError&) {
+        throw;
+    } catch (const Error& error) {
+        throw UsageError(std::string("--low/--high/--step: ") + error.what());
+    }
+    const int zoom = static_cast<int>(args.integer("zoom", 1, 16));
+    const std::string path = args.text("model"), out_dir = args.text("out");
+    const Model model = model_from_safetensors(safetensors_read(path), path);
+    const MnistSplit test = load_mnist(args.text("data"), "t10k");
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    if (ec || !fs::is_directory(out_dir)) throw Error(out_dir + ": cannot create the output folder");
+    gemm_use_openblas();
+
+    // Digit capsules of the chosen test images (inference: no augmentation).
+    auto capsules_of = [&](const std::vector<std::size_t>& indices, Tensor<float, 4>& images) {
+        std::vector<int> labels;
+        Rng unused(0);
+        make_batch(test.images.pixels, test.labels, image_side, indices, 0, unused, images, labels);
+        ForwardState<float> state;
+        model_forward(model.config, model.params, images, DecoderMask::none, {}, state);
+        return state.digit_capsules;
+    };
+    const float background = 0.35f;  // mid grey: separates the tiles and shows where a reconstruction is black
+    const int gap = 2;
+
+    // vis_all.png: the mask grid.
+    const std::vector<std::size_t> pairs = first_samples_per_class(test.labels, digit_classes, 2);
+    Tensor<float, 4> images;
+    const Tensor<float, 3> capsules = capsules_of(pairs, images);
+    const Tensor<float, 3> grid = mask_grid_reconstructions(model.params, capsules);  // [N, 10, 784]
+    const std::size_t n = pairs.size();
+    Tensor<float, 3> tiles = xt::zeros<float>({std::size_t(digit_classes) + 1, n, std::size_t(image_pixels)});
+    for (std::size_t i = 0; i < n; ++i) {
+        std::copy_n(images.data() + i * image_pixels, image_pixels, &tiles(0, i, 0));
+        for (std::size_t j = 0; j < std::size_t(digit_classes); ++j) std::copy_n(&grid(i, j, 0), image_pixels, &tiles(j + 1, i, 0));
+    }
+    const std::string all_path = (fs::path(out_dir) / "vis_all.png").string();
+    png_write(all_path, rgb_from_grey(tile_images(tiles, image_side, gap, background), zoom));
+    std::printf("wrote %s (%zu inputs x %d capsules)\n", all_path.c_str(), n, digit_classes);
+
+    // vis_tweaked<d>.png: dimension sweeps of capsule d for the first test image of digit d.
+    const std::vector<std::size_t> firsts = first_samples_per_class(test.labels, digit_classes, 1);
+    const Tensor<float, 3> first_capsules = capsules_of(firsts, images);
+    std::size_t zero_row = offsets.size();
+    for (std::size_t r = 0; r < offsets.size(); ++r)
+        if (offsets[r] == 0.0f) zero_row = r;
+    for (int d = 0; d < digit_classes; ++d) {
+        const Tensor<float, 2> capsule = xt::view(first_capsules, d, xt::all(), xt::all());
+        const Tensor<float, 3> sweep = dimension_sweep_reconstructions(model.params, capsule, d, offsets);
+        RgbImage picture = rgb_from_grey(tile_images(sweep, image_side, gap, background), zoom);
+        if (zero_row < offsets.size()) {
+            // Frame the unperturbed row in the gaps around it (orange).
+            const int pitch = (image_side + gap) * zoom, top = static_cast<int>(zero_row) * pitch - gap * zoom;
+            const int height = image_side * zoom + 2 * gap * zoom, thickness = gap * zoom;
+            picture.fill_rect(0, top, picture.width, thickness, 255, 140, 0);
+            picture.fill_rect(0, top + height - thickness, picture.width, thickness, 255, 140, 0);
+        }
+        const std::string tweak_path = (fs::path(out_dir) / ("vis_tweaked" + std::to_string(d) + ".png")).string();
+        png_write(tweak_path, picture);
+    }
+    std::printf("wrote %s/vis_tweaked0..9.png (%zu offsets from %g to %g x %d dimensions)\n", out_dir.c_str(),
+                offsets.size(), offsets.front(), offsets.back(), digit_dims);
+    return 0;
+}
+
+int export_command(const std::vector<std::string>& arguments) {
+    ArgParser parser("export",
+                     "Writes a smaller copy of a model for the web: F16 (half the size) or I8 (a quarter: int8 weights\n"
+                     "with one F32 scale per output channel). Scores both models on the test set and reports the change.");
+    parser.option("model", "FILE", "", "model file to export (.safetensors)")
+        .option("dtype", "TYPE", "i8", "f16 or i8")
+        .option("out", "FILE", "", "where to write the exported model")
+        .option("data", "DIR", default_data_dir(), "folder with the MNIST IDX files ($CAPSNET_DATA_DIR)")
+        .option("limit", "N", "10000", "test images scored for the accuracy comparison (0: skip it)")
+        .option("device", "DEV", "auto", "cpu, cuda, cuda:N or auto")
+        .option("threads", "N", "0", "CPU threads (0: all cores)")
+        .example("capsnet export --model saved_model/best.safetensors --dtype i8 --out web/model/capsnet-seed-i8.safetensors");
+    const ParsedArgs args = parser.parse(arguments);
+    if (args.help) {
+        std::fputs(parser.help().c_str(), stdout);
+        return 0;
+    }
+    if (!args.given("model")) throw UsageError("--model FILE is required");
+    if (!args.given("out")) throw UsageError("--out FILE is required");
+    const std::string dtype_text = args.text("dtype");
+    DType dtype;
+    if (dtype_text == "f16") dtype = DType::F16;
+    else if (dtype_text == "i8") dtype = DType::I8;
+    else throw UsageError("--dtype: '" + dtype_text + "' is not f16 or i8");
+    const std::string path = args.text("model"), out_path = args.text("out");
+    if (fs::exists(out_path) && fs::equivalent(path, out_path)) throw UsageError("--out must differ from --model");
+    const Model model = model_from_safetensors(safetensors_read(path), path);
+    if (const fs::path parent = fs::path(out_path).parent_path(); !parent.empty()) fs::create_directories(parent);
+    safetensors_write(out_path, model_to_safetensors(model, dtype));
+    const Model exported = model_load(out_path);  // read back what a user (or the browser) will load
+    std::printf("wrote %s: %s, %.2f MB (the source is %.2f MB)\n", out_path.c_str(), dtype_text.c_str(),
+                file_size(out_path) / 1e6, file_size(path) / 1e6);
+
+    const std::size_t limit = static_cast<std::size_t>(args.integer("limit", 0, 10000));
+    if (limit == 0) return 0;
+    const MnistSplit test = load_mnist(args.text("data"), "t10k");
+    const std::string device = args.text("device");
+    const int threads = static_cast<int>(args.integer("threads", 0, 1024));
+    const Scores before = score_file_model(model, device, threads, test, limit, 100, "source");
+    const Scores after = score_file_model(exported, device, threads, test, limit, 100, dtype_text);
+    std::printf("test accuracy on %zu images: source %.2f%% (%lld right), %s %.2f%% (%lld right): change %+.2f points\n",
+                limit, 100 * before.accuracy(), static_cast<long long>(before.correct), dtype_text.c_str(),
+                100 * after.accuracy(), static_cast<long long>(after.correct), 100 * (after.accuracy() - before.accuracy()));
+    return 0;
+}
+
+}  // namespace capsnet::cli
