@@ -1,0 +1,203 @@
+// The `capsnet` subcommands driven in-process: argument errors, resume equivalence, the PNG outputs of
+// visualize, and export. Training runs use a few dozen MNIST images so each takes about a second.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "capsnet/checkpoint.hpp"
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "cli/png.hpp"
+#include "mnist_fixture.hpp"
+
+using namespace capsnet;
+using namespace capsnet::cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh, empty folder under the build tree's working directory.
+std::string scratch(const std::string& name) {
+    const std::string dir = "test_cli_tmp/" + name;
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir;
+}
+
+// A small run: 64 training images, batches of 16 (4 steps an epoch), tiny validation and test sets.
+// `extra` options are appended, or replace the value of one of these.
+std::vector<std::string> tiny_run(const std::string& save, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--data", capsnet_test::mnist_directory(), "--save", save, "--train-limit", "64",
+                                     "--batch-size", "16", "--validation", "16", "--test-limit", "16", "--threads", "2"};
+    for (std::size_t i = 0; i < extra.size(); ++i) {
+        bool replaced = false;
+        for (std::size_t k = 0; k + 1 < args.size() && i + 1 < extra.size(); k += 2)  // args is option, value pairs
+            if (args[k] == extra[i]) {
+                args[k + 1] = extra[++i];
+                replaced = true;
+                break;
+            }
+        if (!replaced) args.push_back(extra[i]);
+    }
+    return args;
+}
+
+// Every tensor of two checkpoints (weights and both Adam moments), compared bit for bit.
+void require_identical(const Checkpoint& a, const Checkpoint& b) {
+    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); }, a.model.params,
+                     b.model.params);
+    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); },
+                     a.adam.first_moment, b.adam.first_moment);
+    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); },
+                     a.adam.second_moment, b.adam.second_moment);
+    REQUIRE(a.adam.step == b.adam.step);
+    REQUIRE(a.progress.epoch == b.progress.epoch);
+    REQUIRE(a.progress.step_in_epoch == b.progress.step_in_epoch);
+}
+
+std::string write_random_model(const std::string& dir) {
+    Model model;
+    model.config = config_for_preset(Preset::seed);
+    Rng rng(3);
+    model.params = parameters_init<float>(model.config, rng);
+    const std::string path = dir + "/random.safetensors";
+    model_save(path, model);
+    return path;
+}
+
+}  // namespace
+
+TEST_CASE("cli: argument errors are usage errors that name the option", "[cli]") {
+    struct Case {
+        int (*command)(const std::vector<std::string>&);
+        std::vector<std::string> args;
+        const char* message;
+    };
+    const std::vector<Case> cases = {
+        {train_command, {"--epoch", "3"}, "unknown option --epoch (did you mean --epochs?)"},
+        {train_command, {"--epochs"}, "--epochs needs a value"},
+        {train_command, {"--epochs", "three"}, "--epochs: 'three' is not an integer"},
+        {train_command, {"--epochs", "0"}, "--epochs: 0 is out of range"},
+        {train_command, {"--lr", "nan"}, "--lr: 'nan' is not a finite number"},
+        {train_command, {"--epochs", "2", "--epochs", "3"}, "--epochs is given twice"},
+        {train_command, {"--resume=yes"}, "--resume takes no value"},
+        {train_command, {"saved_model"}, "unexpected argument 'saved_model'"},
+        {train_command, {"--reconstruct", "--no-reconstruct", "--save", "test_cli_tmp/none"}, "contradict"},
+        {eval_command, {}, "--model FILE is required"},
+        {visualize_command, {"--model", "m.safetensors"}, "--out DIR is required"},
+        {export_command, {"--model", "a", "--out", "b", "--dtype", "f8"}, "--dtype: 'f8' is not f16 or i8"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.message);
+        CHECK_THROWS_AS(c.command(c.args), UsageError);
+        CHECK_THROWS_WITH(c.command(c.args), Catch::Contains(c.message));
+    }
+    // --help is not an error and prints every option.
+    CHECK(train_command({"--help"}) == 0);
+    CHECK(ArgParser("x", "y").option("alpha", "N", "1", "a").parse({"--alpha=5"}).text("alpha") == "5");
+}
+
+TEST_CASE("cli: train refuses to overwrite a run, to resume nothing, and to change a resumed run's settings", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string dir = scratch("guards");
+    CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--resume"})), Catch::Contains("no checkpoint to resume"));
+    CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--device", "tpu"})), Catch::Contains("unknown device 'tpu'"));
+#ifndef CAPSNET_HAS_CUDA
+    CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--device", "cuda:1"})), Catch::Contains("no CUDA support"));
+#endif
+    CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--validation", "59990"})), Catch::Contains("exceed"));
+    CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--data", "no/such/folder"})), Catch::Contains("fetch_mnist.sh"));
+    REQUIRE(train_command(tiny_run(dir, {"--epochs", "1", "--stop-after-steps", "1"})) == 0);
+    CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--epochs", "1"})), Catch::Contains("add --resume"));
+    CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--resume", "--lr", "0.01"})), Catch::Contains("learning_rate"));
+    CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--resume", "--seed", "9"})), Catch::Contains("--seed 9 differs"));
+    // Same settings repeated with --resume are fine.
+    CHECK(train_command(tiny_run(dir, {"--resume", "--epochs", "1"})) == 0);
+}
+
+TEST_CASE("cli: 2 steps + resume 2 steps == 4 steps, bit for bit (mid-epoch and at an epoch boundary)", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    // Uninterrupted: 2 epochs of 4 steps.
+    const std::string straight = scratch("straight");
+    REQUIRE(train_command(tiny_run(straight, {"--epochs", "2"})) == 0);
+    const Checkpoint reference = checkpoint_load(straight + "/checkpoint.safetensors");
+    REQUIRE(reference.progress.epoch == 2);
+    REQUIRE(reference.adam.step == 8);
+
+    // Stopped after 2 steps (mid-epoch), resumed; then stopped at the epoch boundary (step 4), resumed.
+    const std::string pieces = scratch("pieces");
+    REQUIRE(train_command(tiny_run(pieces, {"--epochs", "2", "--stop-after-steps", "2"})) == 0);
+    const Checkpoint middle = checkpoint_load(pieces + "/checkpoint.safetensors");
+    CHECK(middle.progress.epoch == 0);
+    CHECK(middle.progress.step_in_epoch == 2);
+    CHECK(middle.adam.step == 2);
+    REQUIRE(train_command(tiny_run(pieces, {"--resume", "--stop-after-steps", "2"})) == 0);
+    CHECK(checkpoint_load(pieces + "/checkpoint.safetensors").progress.epoch == 1);
+    REQUIRE(train_command(tiny_run(pieces, {"--resume"})) == 0);
+    require_identical(reference, checkpoint_load(pieces + "/checkpoint.safetensors"));
+
+    // The log has exactly one row per epoch, identical to the uninterrupted run's except the timings.
+    auto rows = [](const std::string& path) {
+        std::ifstream in(path);
+        std::vector<std::string> lines;
+        for (std::string line; std::getline(in, line);) lines.push_back(line.substr(0, line.rfind(',', line.rfind(',') - 1)));
+        return lines;
+    };
+    CHECK(rows(pieces + "/log.csv").size() == 3);
+    CHECK(rows(pieces + "/log.csv") == rows(straight + "/log.csv"));
+    // The model files hold the same weights as the checkpoint.
+    const Model latest = model_load(pieces + "/model.safetensors");
+    CHECK(latest.params.digit_weight == reference.model.params.digit_weight);
+    CHECK(fs::exists(pieces + "/best.safetensors"));
+}
+
+TEST_CASE("cli: visualize writes vis_all.png and vis_tweaked0..9.png with the grid's shape", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string dir = scratch("visualize");
+    const std::string model = write_random_model(dir);
+    // Default range -0.25..0.25 step 0.05: 11 rows. Tiles are 28 px with 2 px gaps, zoom 2.
+    REQUIRE(visualize_command({"--model", model, "--out", dir + "/vis", "--data", capsnet_test::mnist_directory()}) == 0);
+    const RgbImage all = png_read(dir + "/vis/vis_all.png");
+    CHECK(all.width == (20 * 30 - 2) * 2);   // 20 inputs: the first two test images of each digit
+    CHECK(all.height == (11 * 30 - 2) * 2);  // the inputs + one row per digit capsule
+    for (int d = 0; d < 10; ++d) {
+        const RgbImage tweaked = png_read(dir + "/vis/vis_tweaked" + std::to_string(d) + ".png");
+        CHECK(tweaked.width == (16 * 30 - 2) * 2);  // 16 capsule dimensions
+        CHECK(tweaked.height == (11 * 30 - 2) * 2);
+    }
+    // The unperturbed row (offset 0, row 5) is framed in orange just above it; row 0 has no frame.
+    const RgbImage tweaked = png_read(dir + "/vis/vis_tweaked0.png");
+    auto pixel = [&](int x, int y) { return &tweaked.pixels[(static_cast<std::size_t>(y) * tweaked.width + x) * 3]; };
+    const int frame_y = 5 * 30 * 2 - 2;  // inside the 4 px gap above row 5
+    CHECK(int(pixel(10, frame_y)[0]) == 255);
+    CHECK(int(pixel(10, frame_y)[2]) == 0);
+    CHECK(int(pixel(10, 30 * 2 - 2)[0]) == int(pixel(10, 30 * 2 - 2)[2]));  // the grey gap above row 1
+
+    // A custom range: -0.5..0.5 step 0.25 gives 5 rows; zoom 1.
+    REQUIRE(visualize_command({"--model", model, "--out", dir + "/custom", "--data", capsnet_test::mnist_directory(),
+                               "--low", "-0.5", "--high", "0.5", "--step", "0.25", "--zoom", "1"}) == 0);
+    const RgbImage custom = png_read(dir + "/custom/vis_tweaked3.png");
+    CHECK(custom.width == 16 * 30 - 2);
+    CHECK(custom.height == 5 * 30 - 2);
+    CHECK_THROWS_AS(visualize_command({"--model", model, "--out", dir, "--low", "1", "--high", "0"}), UsageError);
+    CHECK_THROWS_WITH(visualize_command({"--model", dir + "/missing.safetensors", "--out", dir}),
+                      Catch::Contains("missing.safetensors"));
+}
+
+TEST_CASE("cli: export writes a loadable F16 / I8 model a quarter or half the size", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string dir = scratch("export");
+    const std::string model = write_random_model(dir);
+    for (const char* dtype : {"f16", "i8"}) {
+        const std::string out = dir + "/exported-" + dtype + ".safetensors";
+        REQUIRE(export_command({"--model", model, "--dtype", dtype, "--out", out, "--limit", "20", "--data",
+                                capsnet_test::mnist_directory()}) == 0);
+        const double ratio = double(fs::file_size(out)) / double(fs::file_size(model));
+        CHECK(ratio < (std::string(dtype) == "f16" ? 0.51 : 0.26));
+        CHECK(model_load(out).config.preset == Preset::seed);
+    }
+    CHECK_THROWS_AS(export_command({"--model", model, "--out", model}), UsageError);
+}

@@ -1,0 +1,163 @@
+// Training as a process, and the multithreaded CPU backend:
+// - kill -9 at random moments never leaves an unreadable checkpoint, and resuming after every kill ends
+//   bit for bit where an uninterrupted run ends;
+// - the data-parallel backend computes the same gradients as one thread, and is deterministic.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <xtensor/xmath.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "capsnet/checkpoint.hpp"
+#include "cpu/cpu_backend.hpp"
+#include "mnist_fixture.hpp"
+
+using namespace capsnet;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::string> tiny_run(const std::string& save, bool resume) {
+    std::vector<std::string> args = {CAPSNET_BINARY, "train", "--data", capsnet_test::mnist_directory(), "--save", save,
+                                     "--train-limit", "64", "--batch-size", "16", "--validation", "16", "--test-limit",
+                                     "16", "--threads", "2", "--epochs", "2",
+                                     // a checkpoint after every step: the kills land inside writes often
+                                     "--checkpoint-minutes", "0.000001"};
+    if (resume) args.push_back("--resume");
+    return args;
+}
+
+// Starts the program with stdout/stderr to a log file; returns its pid.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        std::vector<char*> argv;
+        for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    return pid;
+}
+
+int wait_exit_code(pid_t pid) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+void require_identical(const Checkpoint& a, const Checkpoint& b) {
+    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); }, a.model.params,
+                     b.model.params);
+    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); },
+                     a.adam.first_moment, b.adam.first_moment);
+    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); },
+                     a.adam.second_moment, b.adam.second_moment);
+    REQUIRE(a.adam.step == b.adam.step);
+}
+
+// log.csv without the two timing columns.
+std::vector<std::string> log_rows(const std::string& path) {
+    std::ifstream in(path);
+    std::vector<std::string> rows;
+    for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',', line.rfind(',') - 1)));
+    return rows;
+}
+
+double relative_error_norm(const Parameters<float>& a, const Parameters<float>& b) {
+    double diff = 0, norm = 0;
+    visit_parameters(
+        [&](const char*, const auto& x, const auto& y) {
+            for (std::size_t i = 0; i < x.size(); ++i) {
+                diff += double(x.data()[i] - y.data()[i]) * double(x.data()[i] - y.data()[i]);
+                norm += double(x.data()[i]) * double(x.data()[i]);
+            }
+        },
+        a, b);
+    return std::sqrt(diff / norm);
+}
+
+}  // namespace
+
+TEST_CASE("train process: kill -9 at random moments loses at most the work since the last checkpoint", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string root = "test_train_process_tmp";
+    fs::remove_all(root);
+    fs::create_directories(root);
+
+    const std::string straight = root + "/straight";
+    REQUIRE(wait_exit_code(spawn(tiny_run(straight, false), root + "/straight.log")) == 0);
+    const Checkpoint reference = checkpoint_load(straight + "/checkpoint.safetensors");
+
+    const std::string killed = root + "/killed";
+    Rng rng(2024);
+    int kills = 0, finished_runs = 0;
+    for (int attempt = 0; attempt < 40 && finished_runs == 0; ++attempt) {
+        const bool resume = fs::exists(killed + "/checkpoint.safetensors");
+        const pid_t pid = spawn(tiny_run(killed, resume), root + "/killed.log");
+        // Between 0.05 s and 1.5 s: from inside start-up to several steps in (a step takes ~0.2 s here).
+        std::this_thread::sleep_for(std::chrono::milliseconds(50 + rng.below(1450)));
+        const bool was_running = kill(pid, SIGKILL) == 0;
+        const int code = wait_exit_code(pid);
+        if (code == 0) {
+            ++finished_runs;  // it ended before the kill arrived
+        } else {
+            REQUIRE(was_running);
+            REQUIRE(code == -SIGKILL);
+            ++kills;
+        }
+        // Whatever moment the kill hit, the checkpoint under the real name is complete and loads.
+        if (fs::exists(killed + "/checkpoint.safetensors")) REQUIRE_NOTHROW(checkpoint_load(killed + "/checkpoint.safetensors"));
+    }
+    if (finished_runs == 0) REQUIRE(wait_exit_code(spawn(tiny_run(killed, true), root + "/killed.log")) == 0);
+    INFO("killed " << kills << " times");
+    CHECK(kills >= 3);
+    require_identical(reference, checkpoint_load(killed + "/checkpoint.safetensors"));
+    CHECK(log_rows(killed + "/log.csv") == log_rows(straight + "/log.csv"));
+    fs::remove_all(root);
+}
+
+TEST_CASE("cpu backend: 2 threads compute the 1-thread step within float rounding, deterministically", "[backend]") {
+    const Config config = config_for_preset(Preset::seed);
+    Rng rng(77);
+    const Parameters<float> params = parameters_init<float>(config, rng);
+    Tensor<float, 4> images = xt::zeros<float>({std::size_t(7), std::size_t(1), std::size_t(28), std::size_t(28)});
+    for (auto& x : images) x = static_cast<float>(rng.uniform01());
+    const std::vector<int> labels = {3, 1, 4, 1, 5, 9, 2};  // 7 samples: shards of 3 and 4, unequal on purpose
+
+    auto one_step = [&](int threads) {
+        CpuBackend backend(threads);
+        backend.load(config, params, adam_init<float>(config));
+        const StepReport report = backend.train_step(1e-3, images, labels);
+        return std::make_tuple(report, backend.adam_state().first_moment, backend.parameters(), backend.capsule_lengths(images));
+    };
+    const auto [report1, gradient1, params1, lengths1] = one_step(1);
+    const auto [report2, gradient2, params2, lengths2] = one_step(2);
+    // Adam's first moment after one step is (1 - beta1) * gradient: the gradients themselves. The shards
+    // sum the same terms in another order; float's 2^-24 rounding over sums of ~10^4 terms gives
+    // relative errors near 1e-6, so 1e-4 leaves margin while catching any wrong weighting (>= 1e-1).
+    CHECK(relative_error_norm(gradient1, gradient2) < 1e-4);
+    CHECK(std::abs(report1.margin_loss - report2.margin_loss) <= 1e-5 * std::abs(report1.margin_loss));
+    CHECK(std::abs(report1.reconstruction_loss - report2.reconstruction_loss) <= 1e-5 * std::abs(report1.reconstruction_loss));
+    CHECK(report1.correct == report2.correct);
+    CHECK(xt::allclose(lengths1, lengths2, 1e-5, 1e-6));
+    // Same thread count, same result, bit for bit (the reduction order never depends on timing).
+    const auto [report3, gradient3, params3, lengths3] = one_step(2);
+    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); CHECK(x == y); }, params2, params3);
+    CHECK(report2.margin_loss == report3.margin_loss);
+}
