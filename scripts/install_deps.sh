@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build and the tests need (only those missing), so the README's
 # commands work on a fresh machine. Needs root (or sudo) for apt-get; does nothing when all are present.
+#   scripts/install_deps.sh [--with-pytorch]   (PyTorch: the load test and the CPU benchmark against it)
 set -euo pipefail
 
 packages=(
@@ -12,6 +13,9 @@ packages=(
   libopenblas-dev                         # native GEMM
   emscripten binaryen wabt                # the wasm build and its inspection tools
 )
+if [[ ${1:-} == --with-pytorch ]]; then
+  packages+=(python3-torch python3-numpy) # tests/test_pytorch_load.sh, bench/cpu_vs_pytorch.sh
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -15,7 +15,7 @@ case "${1:-}" in
   *) echo "usage: scripts/test.sh [--native-only|--wasm-only]" >&2; exit 2 ;;
 esac
 
-scripts/install_deps.sh
+scripts/install_deps.sh --with-pytorch
 scripts/fetch_mnist.sh
 export CAPSNET_REQUIRE_DATA=1          # a missing data set fails the MNIST tests instead of skipping them
 export NODE_PATH=/usr/share/nodejs     # Emscripten's own scripts need acorn from Debian's node modules

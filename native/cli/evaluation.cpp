@@ -26,7 +26,7 @@ MnistSplit load_mnist(const std::string& directory, const std::string& prefix) {
 }
 
 Scores score_model(TrainingBackend& backend, const MnistSplit& split, std::size_t first, std::size_t count,
-                   std::size_t batch_size, const std::string& label) {
+                   std::size_t batch_size, const std::string& label, std::vector<float>* lengths) {
     Scores scores;
     const auto start = std::chrono::steady_clock::now();
     std::unique_ptr<ProgressBar> bar;
@@ -38,7 +38,9 @@ Scores score_model(TrainingBackend& backend, const MnistSplit& split, std::size_
         std::vector<std::size_t> indices(std::min(batch_size, first + count - begin));
         std::iota(indices.begin(), indices.end(), begin);
         make_batch(split.images.pixels, split.labels, image_side, indices, 0, unused, images, labels);
-        const std::vector<int> predicted = predicted_classes(backend.capsule_lengths(images));
+        const Tensor<float, 2> batch_lengths = backend.capsule_lengths(images);
+        if (lengths) lengths->insert(lengths->end(), batch_lengths.begin(), batch_lengths.end());
+        const std::vector<int> predicted = predicted_classes(batch_lengths);
         for (std::size_t i = 0; i < predicted.size(); ++i) {
             ++scores.confusion[static_cast<std::size_t>(labels[i])][static_cast<std::size_t>(predicted[i])];
             scores.correct += predicted[i] == labels[i];

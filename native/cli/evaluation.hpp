@@ -26,9 +26,9 @@ struct Scores {
 };
 
 // Classifies samples [first, first + count) (no augmentation), batch by batch; a progress bar labelled
-// `label` when it is not empty.
+// `label` when it is not empty. With `lengths`, also returns every sample's 10 capsule lengths.
 Scores score_model(TrainingBackend& backend, const MnistSplit& split, std::size_t first, std::size_t count,
-                   std::size_t batch_size, const std::string& label);
+                   std::size_t batch_size, const std::string& label, std::vector<float>* lengths = nullptr);
 
 // The confusion matrix as an aligned text table.
 std::string confusion_table(const Scores& scores);

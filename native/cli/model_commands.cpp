@@ -1,4 +1,5 @@
 // `capsnet eval`, `capsnet visualize` and `capsnet export`: the subcommands that read a finished model.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -23,10 +24,30 @@ namespace fs = std::filesystem;
 
 // Scores a model through the backend the user picked (eval and export share this).
 Scores score_file_model(const Model& model, const std::string& device, int threads, const MnistSplit& test,
-                        std::size_t count, std::size_t batch_size, const std::string& label) {
+                        std::size_t count, std::size_t batch_size, const std::string& label,
+                        std::vector<float>* lengths = nullptr) {
     std::unique_ptr<TrainingBackend> backend = make_training_backend(device, threads);
     backend->load(model.config, model.params, adam_init<float>(model.config));
-    return score_model(*backend, test, 0, count, batch_size, label);
+    return score_model(*backend, test, 0, count, batch_size, label, lengths);
+}
+
+// index,label,predicted,length0..length9 per test image: for analysis, and to compare with PyTorch.
+void write_scores_csv(const std::string& path, const MnistSplit& test, const std::vector<float>& lengths) {
+    std::string text = "index,label,predicted";
+    for (int j = 0; j < digit_classes; ++j) text += ",length" + std::to_string(j);
+    text += "\n";
+    char cell[32];
+    for (std::size_t i = 0; i < lengths.size() / digit_classes; ++i) {
+        const float* row = &lengths[i * digit_classes];
+        text += std::to_string(i) + "," + std::to_string(test.labels[i]) + "," +
+                std::to_string(std::max_element(row, row + digit_classes) - row);
+        for (int j = 0; j < digit_classes; ++j) {
+            std::snprintf(cell, sizeof cell, ",%.9g", row[j]);
+            text += cell;
+        }
+        text += "\n";
+    }
+    write_whole_file_atomically(path, std::vector<std::uint8_t>(text.begin(), text.end()));
 }
 
 std::size_t file_size(const std::string& path) {
@@ -45,7 +66,9 @@ int eval_command(const std::vector<std::string>& arguments) {
         .option("batch-size", "N", "100", "images per forward pass")
         .option("device", "DEV", "auto", "cpu, cuda, cuda:N or auto")
         .option("threads", "N", "0", "CPU threads (0: all cores)")
-        .example("capsnet eval --model web/model/capsnet-seed-i8.safetensors");
+        .option("scores", "FILE", "", "also write every image's label, prediction and 10 capsule lengths as CSV")
+        .example("capsnet eval --model web/model/capsnet-seed-i8.safetensors")
+        .example("capsnet eval --model saved_model/best.safetensors --limit 1000 --scores scores.csv");
     const ParsedArgs args = parser.parse(arguments);
     if (args.help) {
         std::fputs(parser.help().c_str(), stdout);
@@ -56,8 +79,11 @@ int eval_command(const std::vector<std::string>& arguments) {
     const Model model = model_from_safetensors(safetensors_read(path), path);
     const MnistSplit test = load_mnist(args.text("data"), "t10k");
     const std::size_t count = static_cast<std::size_t>(args.integer("limit", 1, test.images.count));
+    std::vector<float> lengths;
     const Scores scores = score_file_model(model, args.text("device"), static_cast<int>(args.integer("threads", 0, 1024)),
-                                           test, count, static_cast<std::size_t>(args.integer("batch-size", 1, 4096)), "test");
+                                           test, count, static_cast<std::size_t>(args.integer("batch-size", 1, 4096)), "test",
+                                           args.given("scores") ? &lengths : nullptr);
+    if (args.given("scores")) write_scores_csv(args.text("scores"), test, lengths);
     std::printf("model      %s (preset %s)\n", path.c_str(), preset_name(model.config.preset));
     std::printf("accuracy   %.2f%% (%lld of %lld test images)\n", 100 * scores.accuracy(),
                 static_cast<long long>(scores.correct), static_cast<long long>(scores.total));
