@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -152,6 +153,21 @@ TEST_CASE("cli: 2 steps + resume 2 steps == 4 steps, bit for bit (mid-epoch and 
     const Model latest = model_load(pieces + "/model.safetensors");
     CHECK(latest.params.digit_weight == reference.model.params.digit_weight);
     CHECK(fs::exists(pieces + "/best.safetensors"));
+}
+
+TEST_CASE("cli: a NaN loss stops training with a message and leaves the last good checkpoint untouched", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string dir = scratch("diverge");
+    REQUIRE(train_command(tiny_run(dir, {"--epochs", "1", "--stop-after-steps", "1"})) == 0);
+    // Poison one weight: the next forward pass gives a NaN loss, as a diverging run would.
+    const std::string path = dir + "/checkpoint.safetensors";
+    Checkpoint checkpoint = checkpoint_load(path);
+    checkpoint.model.params.conv1_weight(0, 0, 4, 4) = std::nanf("");
+    checkpoint_save(path, checkpoint);
+    const std::vector<std::uint8_t> before = read_whole_file(path);
+    CHECK(train_command(tiny_run(dir, {"--resume"})) == 1);
+    CHECK(read_whole_file(path) == before);
+    CHECK_FALSE(fs::exists(dir + "/model.safetensors"));  // no epoch finished, so nothing else was written
 }
 
 TEST_CASE("cli: visualize writes vis_all.png and vis_tweaked0..9.png with the grid's shape", "[cli][mnist]") {

@@ -132,6 +132,28 @@ TEST_CASE("train process: kill -9 at random moments loses at most the work since
     fs::remove_all(root);
 }
 
+TEST_CASE("train process: Ctrl-C (SIGINT) saves a mid-epoch checkpoint and exits with 130", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string root = "test_train_process_sigint";
+    fs::remove_all(root);
+    fs::create_directories(root);
+    std::vector<std::string> args = tiny_run(root + "/run", false);
+    args.back() = "0";  // --checkpoint-minutes 0: only the interruption writes a mid-epoch checkpoint
+    args.insert(args.end(), {"--train-limit", "640"});
+    args.erase(args.begin() + 6, args.begin() + 8);  // drop the first --train-limit 64 (replaced above)
+    const pid_t pid = spawn(args, root + "/run.log");
+    // Wait for the first step to be under way (~0.2 s each), then interrupt.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    REQUIRE(kill(pid, SIGINT) == 0);
+    CHECK(wait_exit_code(pid) == 130);
+    const Checkpoint checkpoint = checkpoint_load(root + "/run/checkpoint.safetensors");
+    CHECK(checkpoint.progress.epoch == 0);
+    CHECK(checkpoint.progress.step_in_epoch > 0);
+    CHECK(checkpoint.progress.step_in_epoch < 40);
+    CHECK(checkpoint.adam.step == checkpoint.progress.step_in_epoch);
+    fs::remove_all(root);
+}
+
 TEST_CASE("cpu backend: 2 threads compute the 1-thread step within float rounding, deterministically", "[backend]") {
     const Config config = config_for_preset(Preset::seed);
     Rng rng(77);
