@@ -276,7 +276,7 @@ int train_command(const std::vector<std::string>& arguments) {
                 bar.finish();
                 std::fprintf(stderr,
                              "capsnet train: training diverged: the loss became %s at epoch %d, step %lld (learning rate "
-                             "%g).\n  Nothing from this epoch was saved; %s holds the last good state%s.\n  Try a lower --lr, "
+                             "%g).\n  Nothing since the last checkpoint was saved; %s holds the last good state%s.\n  Try a lower --lr, "
                              "then --resume, or start over.\n",
                              std::isnan(report.margin_loss + report.reconstruction_loss) ? "NaN" : "infinite", epoch + 1,
                              static_cast<long long>(progress.step_in_epoch + 1), learning_rate, paths.checkpoint.c_str(),
