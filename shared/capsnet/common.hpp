@@ -16,18 +16,13 @@
 
 #include <xtensor/xtensor.hpp>
 
+#include "capsnet/error.hpp"
+
 namespace capsnet {
 
 // Fixed-rank, row-major tensors: the rank is part of the type so a shape mistake is a compile error.
 template <class T, std::size_t Rank>
 using Tensor = xt::xtensor<T, Rank>;
-
-// Thrown for anything a user can cause: a bad file, a bad argument. The message names the source and
-// the problem, so the command-line tools can print it as it is.
-class Error : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 // The whole file as bytes; Error naming the path when it is missing, a directory or unreadable.
 std::vector<std::uint8_t> read_whole_file(const std::string& path);

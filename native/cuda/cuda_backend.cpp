@@ -1,0 +1,2 @@
+// Placeholder while the CUDA backend is written.
+#include "cuda_backend.hpp"

@@ -1,0 +1,14 @@
+// The CUDA training backend (see backend/training_backend.hpp): parameters, gradients, Adam moments and
+// activations live on the GPU; a training step is one upload of the batch, kernel launches on one
+// stream, and one download of the step's losses and correct count.
+#pragma once
+
+#include <memory>
+
+#include "backend/training_backend.hpp"
+
+namespace capsnet {
+
+std::unique_ptr<TrainingBackend> make_cuda_backend(int device);
+
+}  // namespace capsnet

@@ -1,0 +1,2 @@
+// Placeholder while the CUDA capsules tests are written.
+#include <catch2/catch.hpp>

@@ -1,0 +1,2 @@
+// Placeholder while the CUDA layers tests are written.
+#include <catch2/catch.hpp>
