@@ -58,7 +58,7 @@ ArgParser train_parser() {
         .option("save", "DIR", "saved_model", "output folder")
         .flag("resume", "continue the run in --save from its checkpoint")
         .option("data", "DIR", default_data_dir(), "folder with the MNIST IDX files ($CAPSNET_DATA_DIR)")
-        .option("validation", "N", "5000", "training images held out for validation (the last N of the 60000)")
+        .option("validation", "N", "5000", "training images held out for validation, right after the ones trained on (by default the last N)")
         .option("train-limit", "N", "0", "train on only the first N training images (0: all but the validation set)")
         .option("test-limit", "N", "10000", "test images scored after each epoch (0: none)")
         .option("max-shift", "N", "", "random shift augmentation in pixels [default: 2]")
