@@ -13,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "cli/png.hpp"
 #include "mnist_fixture.hpp"
+#include "training_run_compare.hpp"
 
 using namespace capsnet;
 using namespace capsnet::cli;
@@ -44,19 +45,6 @@ std::vector<std::string> tiny_run(const std::string& save, std::vector<std::stri
         if (!replaced) args.push_back(extra[i]);
     }
     return args;
-}
-
-// Every tensor of two checkpoints (weights and both Adam moments), compared bit for bit.
-void require_identical(const Checkpoint& a, const Checkpoint& b) {
-    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); }, a.model.params,
-                     b.model.params);
-    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); },
-                     a.adam.first_moment, b.adam.first_moment);
-    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); },
-                     a.adam.second_moment, b.adam.second_moment);
-    REQUIRE(a.adam.step == b.adam.step);
-    REQUIRE(a.progress.epoch == b.progress.epoch);
-    REQUIRE(a.progress.step_in_epoch == b.progress.step_in_epoch);
 }
 
 std::string write_random_model(const std::string& dir) {
@@ -138,15 +126,10 @@ TEST_CASE("cli: 2 steps + resume 2 steps == 4 steps, bit for bit (mid-epoch and 
     REQUIRE(train_command(tiny_run(pieces, {"--resume", "--stop-after-steps", "2"})) == 0);
     CHECK(checkpoint_load(pieces + "/checkpoint.safetensors").progress.epoch == 1);
     REQUIRE(train_command(tiny_run(pieces, {"--resume"})) == 0);
-    require_identical(reference, checkpoint_load(pieces + "/checkpoint.safetensors"));
+    capsnet_test::require_identical(reference, checkpoint_load(pieces + "/checkpoint.safetensors"));
 
     // The log has exactly one row per epoch, identical to the uninterrupted run's except the timings.
-    auto rows = [](const std::string& path) {
-        std::ifstream in(path);
-        std::vector<std::string> lines;
-        for (std::string line; std::getline(in, line);) lines.push_back(line.substr(0, line.rfind(',', line.rfind(',') - 1)));
-        return lines;
-    };
+    const auto rows = capsnet_test::log_rows_without_timings;
     CHECK(rows(pieces + "/log.csv").size() == 3);
     CHECK(rows(pieces + "/log.csv") == rows(straight + "/log.csv"));
     // The model files hold the same weights as the checkpoint.

@@ -20,6 +20,7 @@
 #include "capsnet/checkpoint.hpp"
 #include "cpu/cpu_backend.hpp"
 #include "mnist_fixture.hpp"
+#include "training_run_compare.hpp"
 
 using namespace capsnet;
 namespace fs = std::filesystem;
@@ -59,24 +60,6 @@ int wait_exit_code(pid_t pid) {
     int status = 0;
     waitpid(pid, &status, 0);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-}
-
-void require_identical(const Checkpoint& a, const Checkpoint& b) {
-    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); }, a.model.params,
-                     b.model.params);
-    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); },
-                     a.adam.first_moment, b.adam.first_moment);
-    visit_parameters([](const char* name, const auto& x, const auto& y) { INFO(name); REQUIRE(x == y); },
-                     a.adam.second_moment, b.adam.second_moment);
-    REQUIRE(a.adam.step == b.adam.step);
-}
-
-// log.csv without the two timing columns.
-std::vector<std::string> log_rows(const std::string& path) {
-    std::ifstream in(path);
-    std::vector<std::string> rows;
-    for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',', line.rfind(',') - 1)));
-    return rows;
 }
 
 double relative_error_norm(const Parameters<float>& a, const Parameters<float>& b) {
@@ -127,8 +110,8 @@ TEST_CASE("train process: kill -9 at random moments loses at most the work since
     if (finished_runs == 0) REQUIRE(wait_exit_code(spawn(tiny_run(killed, true), root + "/killed.log")) == 0);
     INFO("killed " << kills << " times");
     CHECK(kills >= 3);
-    require_identical(reference, checkpoint_load(killed + "/checkpoint.safetensors"));
-    CHECK(log_rows(killed + "/log.csv") == log_rows(straight + "/log.csv"));
+    capsnet_test::require_identical(reference, checkpoint_load(killed + "/checkpoint.safetensors"));
+    CHECK(capsnet_test::log_rows_without_timings(killed + "/log.csv") == capsnet_test::log_rows_without_timings(straight + "/log.csv"));
     fs::remove_all(root);
 }
 
