@@ -1,10 +1,17 @@
 // An owning, typed array in GPU memory. Copies to and from the host are checked; moving transfers
 // ownership; copying is disabled so an accidental copy never duplicates hundreds of MB.
+//
+// Streams: GpuContext's stream is non-blocking, so it does NOT wait for work on the legacy default
+// stream. The plain upload / download / zero are therefore fully synchronous (the device is drained
+// before and after), safe at load time and in tests; in a training step use the *_async overloads on
+// the context's stream, which order with the kernels on that stream.
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <vector>
 
+#include "capsnet/error.hpp"
 #include "cuda_check.hpp"
 
 namespace capsnet::cuda {
@@ -41,10 +48,13 @@ public:
     }
     void upload(const T* host, std::size_t count) {
         resize(count);
+        CAPSNET_CUDA_CHECK(cudaDeviceSynchronize());
         if (count > 0) CAPSNET_CUDA_CHECK(cudaMemcpy(data_, host, count * sizeof(T), cudaMemcpyHostToDevice));
+        CAPSNET_CUDA_CHECK(cudaDeviceSynchronize());
     }
     void upload(const std::vector<T>& host) { upload(host.data(), host.size()); }
     void download(T* host) const {
+        CAPSNET_CUDA_CHECK(cudaDeviceSynchronize());
         if (size_ > 0) CAPSNET_CUDA_CHECK(cudaMemcpy(host, data_, size_ * sizeof(T), cudaMemcpyDeviceToHost));
     }
     std::vector<T> to_host() const {
@@ -52,9 +62,25 @@ public:
         download(host.data());
         return host;
     }
-    void zero(cudaStream_t stream = nullptr) {
+    void zero() {
+        if (size_ > 0) CAPSNET_CUDA_CHECK(cudaMemset(data_, 0, size_ * sizeof(T)));
+        CAPSNET_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+
+    // Ordered on `stream`: the host buffer must stay valid (and, for downloads, unread) until the
+    // stream is synchronised. Pinned host memory makes these truly asynchronous.
+    void upload_async(const T* host, std::size_t count, cudaStream_t stream) {
+        resize(count);
+        if (count > 0) CAPSNET_CUDA_CHECK(cudaMemcpyAsync(data_, host, count * sizeof(T), cudaMemcpyHostToDevice, stream));
+    }
+    void download_async(T* host, std::size_t count, cudaStream_t stream) const {
+        if (count > size_) throw Error("DeviceBuffer::download_async: " + std::to_string(count) + " elements from a buffer of " + std::to_string(size_));
+        if (count > 0) CAPSNET_CUDA_CHECK(cudaMemcpyAsync(host, data_, count * sizeof(T), cudaMemcpyDeviceToHost, stream));
+    }
+    void zero_async(cudaStream_t stream) {
         if (size_ > 0) CAPSNET_CUDA_CHECK(cudaMemsetAsync(data_, 0, size_ * sizeof(T), stream));
     }
+    void zero(cudaStream_t stream) { zero_async(stream); }
 
     T* data() { return data_; }
     const T* data() const { return data_; }
