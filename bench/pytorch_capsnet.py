@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The CapsNet of docs/design.md in plain PyTorch: a yardstick for our C++ core.
 
-train-speed times full training steps (forward, loss, backward, Adam) of a preset and prints one JSON line;
-check-model loads one of our .safetensors files with load_state_dict(strict=True) and measures MNIST test
-accuracy, proving the C++ core's files are PyTorch models. The math mirrors shared/capsnet; comments name
+train-speed times full training steps (forward, loss, backward, Adam) of a preset and prints one JSON line,
+on the CPU or (--device cuda) a GPU; gpu-floor measures the GPU's float32 matrix-product throughput and the
+time per training image that implies; check-model loads one of our .safetensors files with
+load_state_dict(strict=True) and measures MNIST test accuracy, proving the C++ core's files are PyTorch models. The math mirrors shared/capsnet; comments name
 the C++ function a line follows where the two could drift. Needs torch and numpy only (no `safetensors`).
 """
 import argparse
@@ -215,11 +216,68 @@ def state_dict_from_file(tensors, path):
     return state
 
 
+# --- GPU helpers -----------------------------------------------------------------------------------
+def strict_float32():
+    """IEEE float32 matrix products and convolutions, as our CUDA backend computes them (cuBLAS SGEMM).
+    Otherwise cuDNN runs the convolutions in TF32 (10-bit mantissas): faster, but not the same arithmetic."""
+    if hasattr(torch.backends, "fp32_precision"):  # torch >= 2.9; the allow_tf32 flags are deprecated there
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
+def training_flops_per_image(config):
+    """Multiply-adds x 2 of one image's forward pass, from the layer shapes, times 3 for forward + backward
+    (the backward pass computes the input and the weight gradient of every product). Element-wise work
+    (activations, softmax, squash, Adam) is left out: it is memory-bound, not a FLOP floor."""
+    conv1 = 256 * 20 * 20 * (1 * 9 * 9)          # conv1: 256x20x20 outputs, 81 taps each
+    primary = 256 * 6 * 6 * (256 * 9 * 9)        # primary conv: 256x6x6 outputs, 256x9x9 taps each
+    u_hat = TYPES * GRID * CLASSES * OUT_DIMS * DIMS  # W[i][j] (16x8) u[i] for 1152 x 10 pairs
+    r = config["routing_iterations"]
+    votes = TYPES * GRID * CLASSES * OUT_DIMS    # s_j = sum_i c_ij u_hat_ij, and each agreement u_hat_ij . v_j
+    routing = r * votes + (r - 1) * votes
+    decoder = (CLASSES * OUT_DIMS * 512 + 512 * 1024 + 1024 * 784) if config["reconstruct"] else 0
+    return 3 * 2 * (conv1 + primary + u_hat + routing + decoder)
+
+
+def gpu_floor(args):
+    """The GPU's float32 matrix-product throughput (TF32 off), and the time per training image it implies."""
+    if not torch.cuda.is_available():
+        fail("gpu-floor: this torch sees no CUDA device")
+    strict_float32()
+    n = args.size
+    a, b = torch.rand(n, n, device="cuda"), torch.rand(n, n, device="cuda")
+    for _ in range(3):
+        torch.matmul(a, b)
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(args.repeats):
+        torch.matmul(a, b)
+    torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / args.repeats
+    tflops = 2.0 * n ** 3 / seconds / 1e12
+    result = {"device": torch.cuda.get_device_name(), "matmul": f"{n}x{n}x{n} float32", "tflops": round(tflops, 2)}
+    for preset in sorted(PRESETS):
+        flops = training_flops_per_image(preset_config(preset))
+        us = flops / (tflops * 1e12) * 1e6
+        result[preset] = {"flops_per_image": flops, "us_per_image": round(us, 3),
+                          "images_per_second_max": round(1e6 / us, 1)}
+    print(json.dumps(result))
+
+
 # --- Commands --------------------------------------------------------------------------------------
 def train_speed(args):
     torch.manual_seed(0)
     config = preset_config(args.preset)
-    model = CapsNet(config).init_parameters()
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            fail("--device cuda: this torch sees no CUDA device")
+        strict_float32()
+        torch.backends.cudnn.benchmark = True  # the fastest algorithm for these fixed shapes, picked in warm-up
+    model = CapsNet(config).init_parameters().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["learning_rate"],
                                  betas=(config["adam_beta1"], config["adam_beta2"]), eps=config["adam_epsilon"])
     total, B = args.warmup + args.steps, args.batch_size
@@ -228,6 +286,7 @@ def train_speed(args):
         batches = [(x[k], y[k]) for k in (torch.arange(total * B) % len(y)).view(total, B)]  # wraps at 60000
     else:  # random uniform [0, 1) images and random labels: the cost of a step does not depend on the data
         batches = [(torch.rand(B, 1, 28, 28), torch.randint(0, CLASSES, (B,))) for _ in range(total)]
+    batches = [(x.to(device), y.to(device)) for x, y in batches]  # before timing (a no-op on the CPU)
 
     def step(images, labels):  # one full training step, as training.cpp's
         optimizer.zero_grad(set_to_none=True)
@@ -236,17 +295,26 @@ def train_speed(args):
         optimizer.step()
         return loss.item()
 
+    def synchronize():  # CUDA kernels run asynchronously: wait for them before reading the clock
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     for images, labels in batches[:args.warmup]:
         step(images, labels)
+    synchronize()
     start = time.perf_counter()
     for images, labels in batches[args.warmup:]:
         loss = step(images, labels)
+    synchronize()
     seconds = time.perf_counter() - start
     if not np.isfinite(loss):
         fail(f"loss is {loss}")
-    print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "preset": args.preset,
-                      "batch_size": B, "threads": args.threads, "steps": args.steps, "seconds": round(seconds, 4),
-                      "images_per_second": round(args.steps * B / seconds, 2)}))
+    result = {"framework": "pytorch", "torch": torch.__version__, "preset": args.preset,
+              "batch_size": B, "threads": args.threads, "steps": args.steps, "seconds": round(seconds, 4),
+              "images_per_second": round(args.steps * B / seconds, 2)}
+    if device.type != "cpu":
+        result["device"] = f"{args.device} ({torch.cuda.get_device_name(device)})"
+    print(json.dumps(result))
 
 
 def check_model(args):
@@ -277,11 +345,17 @@ def main():
     speed.add_argument("--steps", type=int, default=5)
     speed.add_argument("--warmup", type=int, default=1)
     speed.add_argument("--mnist", help="MNIST directory; random inputs when omitted")
+    speed.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                       help="where the model and the batches live (cuda: the current GPU, float32 without TF32)")
     check = sub.add_parser("check-model", help="load a .safetensors model and measure test accuracy")
     check.add_argument("file")
     check.add_argument("--mnist", default="data/mnist", help="directory with the t10k IDX files")
     check.add_argument("--limit", type=int, default=None, help="first N test images (default: all)")
     check.add_argument("--dump-lengths", metavar="OUT.npy", help="save the [N, 10] capsule lengths")
+    floor = sub.add_parser("gpu-floor", help="float32 matmul TFLOP/s of the GPU and the FLOP floor per image")
+    floor.add_argument("--size", type=int, default=8192, help="n of the timed n x n x n product")
+    floor.add_argument("--repeats", type=int, default=10)
+    floor.set_defaults(threads=torch.get_num_threads())
     for command, batch in ((speed, 32), (check, 100)):
         command.add_argument("--batch-size", type=int, default=batch)
         command.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -291,7 +365,7 @@ def main():
             fail(f"--{name.replace('_', '-')} must be at least {least}")
     torch.set_num_threads(args.threads)
     try:
-        (train_speed if args.command == "train-speed" else check_model)(args)
+        {"train-speed": train_speed, "check-model": check_model, "gpu-floor": gpu_floor}[args.command](args)
     except OSError as e:  # a missing model or MNIST file (scripts/fetch_mnist.sh makes data/mnist)
         fail(e)
 

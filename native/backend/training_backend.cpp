@@ -3,6 +3,7 @@
 
 #include "cpu/cpu_backend.hpp"
 #ifdef CAPSNET_HAS_CUDA
+#include "cuda_backend.hpp"
 #include "device.hpp"
 #endif
 
@@ -31,12 +32,15 @@ std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device
         throw Error("--device: unknown device '" + device + "' (use cpu, cuda, cuda:N or auto)");
 #ifdef CAPSNET_HAS_CUDA
     const cuda::DeviceList gpus = cuda::list_devices();
-    if (device == "auto") return std::make_unique<CpuBackend>(threads);  // until the CUDA backend lands
+    if (device == "auto") {
+        if (gpus.devices.empty()) return std::make_unique<CpuBackend>(threads);
+        return make_cuda_backend(gpus.devices.front().index);
+    }
     if (gpus.devices.empty()) throw Error("--device " + device + ": no CUDA device is usable: " + gpus.error);
-    if (index >= static_cast<int>(gpus.devices.size()))
-        throw Error("--device " + device + ": this machine has " + std::to_string(gpus.devices.size()) + " CUDA device(s)");
-    throw Error("--device " + device + ": the CUDA training backend is not implemented yet (GPU found: " +
-                gpus.devices[static_cast<std::size_t>(index)].name + "); use --device cpu");
+    // cuda:N is the runtime's device N, which must be one list_devices found usable.
+    for (const cuda::DeviceInfo& gpu : gpus.devices)
+        if (gpu.index == index) return make_cuda_backend(index);
+    throw Error("--device " + device + ": this machine has " + std::to_string(gpus.devices.size()) + " CUDA device(s)");
 #else
     if (device == "auto") return std::make_unique<CpuBackend>(threads);
     throw Error("--device " + device + ": this build has no CUDA support (configure with the 'cuda' preset); use --device cpu");
