@@ -88,7 +88,7 @@ echo "|---|---:|---:|---:|"
 for preset in seed paper; do
   ours=() theirs=()
   for ((r = 0; r < repeats; r++)); do
-    line=$(build/cuda/bench/gpu_train_speed --preset "$preset" --batch-size "$batch" --steps "$steps" --warmup 3)
+    line=$(build/cuda/bench/train_speed --device cuda --preset "$preset" --batch-size "$batch" --steps "$steps" --warmup 3)
     ours+=("$(field images_per_second <<<"$line")")
     line=$("$python" bench/pytorch_capsnet.py train-speed --device cuda --preset "$preset" --batch-size "$batch" \
              --steps "$steps" --warmup 3)

@@ -1,18 +1,21 @@
-// Training throughput of the CPU backend, measured the way bench/pytorch_capsnet.py measures PyTorch:
-// full training steps (forward, losses, backward, Adam) on random [0, 1) images and random labels, after
-// untimed warm-up steps. Prints one JSON line, for bench/cpu_vs_pytorch.sh to put side by side.
+// Training throughput of a backend (--device cpu, or cuda[:N] in a CUDA build), measured the way
+// bench/pytorch_capsnet.py measures PyTorch: full training steps (forward, losses, backward, Adam; on the
+// GPU also the upload and the read-back that ends each step, so the wall clock covers the GPU's work) on
+// random [0, 1) images and random labels, after untimed warm-up steps. Prints one JSON line, for
+// bench/cpu_vs_pytorch.sh and bench/gpu.sh to put side by side with PyTorch.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
-#include "cpu/cpu_backend.hpp"
+#include "backend/training_backend.hpp"
 
 using namespace capsnet;
 
 int main(int argc, char** argv) {
     std::string preset = "seed";
+    std::string device = "cpu";
     int batch_size = 32, steps = 5, warmup = 1, threads = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string key = argv[i];
@@ -21,8 +24,9 @@ int main(int argc, char** argv) {
         else if (key == "--steps") steps = std::atoi(argv[i + 1]);
         else if (key == "--warmup") warmup = std::atoi(argv[i + 1]);
         else if (key == "--threads") threads = std::atoi(argv[i + 1]);
+        else if (key == "--device") device = argv[i + 1];
         else {
-            std::fprintf(stderr, "usage: train_speed [--preset seed|paper] [--batch-size N] [--steps N] [--warmup N] [--threads N]\n");
+            std::fprintf(stderr, "usage: train_speed [--preset seed|paper] [--batch-size N] [--steps N] [--warmup N] [--threads N] [--device cpu|cuda[:N]]\n");
             return 2;
         }
     }
@@ -33,7 +37,8 @@ int main(int argc, char** argv) {
     try {
         const Config config = config_for_preset(preset_from_name(preset));
         Rng rng(1);
-        CpuBackend backend(threads);
+        const std::unique_ptr<TrainingBackend> owned = make_training_backend(device, threads);
+        TrainingBackend& backend = *owned;
         backend.load(config, parameters_init<float>(config, rng), adam_init<float>(config));
         Tensor<float, 4> images = xt::zeros<float>({std::size_t(batch_size), std::size_t(1), std::size_t(28), std::size_t(28)});
         std::vector<int> labels(static_cast<std::size_t>(batch_size));
@@ -54,7 +59,7 @@ int main(int argc, char** argv) {
         }
         std::printf("{\"framework\": \"capsnet\", \"backend\": \"%s\", \"preset\": \"%s\", \"batch_size\": %d, \"threads\": %d, "
                     "\"steps\": %d, \"seconds\": %.4f, \"images_per_second\": %.2f}\n",
-                    backend.description().c_str(), preset.c_str(), batch_size, backend.threads(), steps, seconds,
+                    backend.description().c_str(), preset.c_str(), batch_size, threads, steps, seconds,
                     double(batch_size) * steps / seconds);
     } catch (const Error& error) {
         std::fprintf(stderr, "train_speed: error: %s\n", error.what());

@@ -30,7 +30,7 @@ run_ctest() { ctest "$@" 2>&1 | tee -a "$log"; }  # pipefail keeps ctest's statu
 if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
   echo "=== cuda: configure and build (tests skip without a GPU) ==="
   cmake --preset cuda >/dev/null
-  cmake --build --preset cuda -j "$jobs" --target capsnet capsnet_cuda test_cuda_device test_cuda_layers test_cuda_capsules test_cuda_backend gpu_train_speed
+  cmake --build --preset cuda -j "$jobs" --target capsnet capsnet_cuda test_cuda_device test_cuda_layers test_cuda_capsules test_cuda_backend train_speed
   run_ctest --preset cuda -L cuda
 fi
 
