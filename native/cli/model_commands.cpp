@@ -137,22 +137,19 @@ int visualize_command(const std::vector<std::string>& arguments) {
     if (ec || !fs::is_directory(out_dir)) throw Error(out_dir + ": cannot create the output folder");
     gemm_use_openblas();
 
-    // Digit capsules of the chosen test images (inference: no augmentation).
-    auto capsules_of = [&](const std::vector<std::size_t>& indices, Tensor<float, 4>& images) {
-        std::vector<int> labels;
-        Rng unused(0);
-        make_batch(test.images.pixels, test.labels, image_side, indices, 0, unused, images, labels);
-        ForwardState<float> state;
-        model_forward(model.config, model.params, images, DecoderMask::none, {}, state);
-        return state.digit_capsules;
-    };
     const float background = 0.35f;  // mid grey: separates the tiles and shows where a reconstruction is black
     const int gap = 2;
 
     // vis_all.png: the mask grid.
     const std::vector<std::size_t> pairs = first_samples_per_class(test.labels, digit_classes, 2);
+    // Their digit capsules (inference: no augmentation).
     Tensor<float, 4> images;
-    const Tensor<float, 3> capsules = capsules_of(pairs, images);
+    std::vector<int> labels;
+    Rng unused(0);
+    make_batch(test.images.pixels, test.labels, image_side, pairs, 0, unused, images, labels);
+    ForwardState<float> state;
+    model_forward(model.config, model.params, images, DecoderMask::none, {}, state);
+    const Tensor<float, 3>& capsules = state.digit_capsules;
     const Tensor<float, 3> grid = mask_grid_reconstructions(model.params, capsules);  // [N, 10, 784]
     const std::size_t n = pairs.size();
     Tensor<float, 3> tiles = xt::zeros<float>({std::size_t(digit_classes) + 1, n, std::size_t(image_pixels)});
@@ -165,13 +162,12 @@ int visualize_command(const std::vector<std::string>& arguments) {
     std::printf("wrote %s (%zu inputs x %d capsules)\n", all_path.c_str(), n, digit_classes);
 
     // vis_tweaked<d>.png: dimension sweeps of capsule d for the first test image of digit d.
-    const std::vector<std::size_t> firsts = first_samples_per_class(test.labels, digit_classes, 1);
-    const Tensor<float, 3> first_capsules = capsules_of(firsts, images);
     std::size_t zero_row = offsets.size();
     for (std::size_t r = 0; r < offsets.size(); ++r)
         if (offsets[r] == 0.0f) zero_row = r;
     for (int d = 0; d < digit_classes; ++d) {
-        const Tensor<float, 2> capsule = xt::view(first_capsules, d, xt::all(), xt::all());
+        // The first test image of digit d is already in the mask grid's batch, at 2d (two per digit, in order).
+        const Tensor<float, 2> capsule = xt::view(capsules, 2 * d, xt::all(), xt::all());
         const Tensor<float, 3> sweep = dimension_sweep_reconstructions(model.params, capsule, d, offsets);
         RgbImage picture = rgb_from_grey(tile_images(sweep, image_side, gap, background), zoom);
         if (zero_row < offsets.size()) {
