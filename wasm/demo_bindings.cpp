@@ -1,0 +1,105 @@
+// The functions web/demo.js calls (exported with EMSCRIPTEN_KEEPALIVE): hand over the model and the
+// gallery, open a share fragment, and the test hooks behind window.capsnetDemo. Strings returned to
+// JavaScript live in one static buffer, valid until the next call.
+#include <emscripten.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "demo_app.hpp"
+
+capsnet::DemoApp* demo_app_instance();
+
+namespace {
+
+std::string returned;
+
+const char* give(std::string text) {
+    returned = std::move(text);
+    return returned.c_str();
+}
+
+}  // namespace
+
+extern "C" {
+
+// Returns "" on success, else why the model could not be used (also shown in the UI).
+EMSCRIPTEN_KEEPALIVE const char* demo_load_model(const std::uint8_t* data, int size, const char* model_id) {
+    capsnet::DemoApp* app = demo_app_instance();
+    if (!app) return give("the app has not started");
+    try {
+        const std::vector<std::uint8_t> bytes(data, data + size);
+        const std::string id = model_id;
+        app->model_loaded(std::make_unique<capsnet::DemoEngine>(bytes, id + ".safetensors"), id);
+        return give("");
+    } catch (const std::exception& error) {
+        app->model_failed(error.what());
+        return give(error.what());
+    }
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_model_failed(const char* message) {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->model_failed(message);
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_loading_progress(float fraction) {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->loading_progress(fraction);
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_load_gallery(const std::uint8_t* data, int size) {
+    capsnet::DemoApp* app = demo_app_instance();
+    if (!app) return give("the app has not started");
+    try {
+        app->gallery_loaded(capsnet::gallery_parse(std::vector<std::uint8_t>(data, data + size)));
+        return give("");
+    } catch (const std::exception& error) {
+        return give(error.what());
+    }
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_open_fragment(const char* fragment) {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->open_fragment(fragment);
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_state_json() {
+    capsnet::DemoApp* app = demo_app_instance();
+    return give(app ? app->state_json() : "{}");
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_canvas_rect_json() {
+    capsnet::DemoApp* app = demo_app_instance();
+    return give(app ? app->canvas_rect_json() : "{}");
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_set_pen_width(float fraction) {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->set_pen_width(fraction);
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_clear() {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->clear();
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_select_capsule(int digit) {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->select_capsule(digit);
+}
+
+EMSCRIPTEN_KEEPALIVE double demo_frame_count() {
+    capsnet::DemoApp* app = demo_app_instance();
+    return app ? static_cast<double>(app->frame_count()) : 0.0;
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_benchmark_json(int repeats) {
+    capsnet::DemoApp* app = demo_app_instance();
+    if (!app) return give("{}");
+    const capsnet::DemoTimings timings = app->benchmark(repeats);
+    const nlohmann::json result = {{"classify_ms", timings.classify},
+                                   {"mask_grid_ms", timings.mask_grid},
+                                   {"interpolation_grid_ms", timings.interpolation_grid},
+                                   {"columns", timings.columns}};
+    return give(result.dump());
+}
+
+}  // extern "C"

@@ -1,0 +1,58 @@
+#include "demo_engine.hpp"
+
+#include <algorithm>
+
+#include <xtensor/xmanipulation.hpp>
+#include <xtensor/xview.hpp>
+
+#include "capsnet/safetensors.hpp"
+#include "capsnet/visualize.hpp"
+
+namespace capsnet {
+
+DemoEngine::DemoEngine(const std::vector<std::uint8_t>& model_file, const std::string& source)
+    : DemoEngine(model_from_safetensors(safetensors_parse(model_file.data(), model_file.size(), source), source)) {}
+
+DemoEngine::DemoEngine(Model model) : model_(std::move(model)) {}
+
+int DemoEngine::classes() const { return static_cast<int>(model_.params.digit_weight.shape(1)); }
+int DemoEngine::capsule_dims() const { return static_cast<int>(model_.params.digit_weight.shape(2)); }
+
+DemoAnalysis DemoEngine::classify(const DemoImage& input) {
+    Tensor<float, 4> image = xt::zeros<float>({std::size_t{1}, std::size_t{1}, std::size_t{demo_image_side},
+                                               std::size_t{demo_image_side}});
+    std::transform(input.begin(), input.end(), image.data(), [](std::uint8_t v) { return v / 255.0f; });
+    model_forward(model_.config, model_.params, image, DecoderMask::none, {}, scratch_);
+
+    DemoAnalysis analysis;
+    analysis.lengths.assign(scratch_.lengths.data(), scratch_.lengths.data() + classes());
+    analysis.capsules = xt::view(scratch_.digit_capsules, 0, xt::all(), xt::all());
+    const bool blank = std::all_of(input.begin(), input.end(), [](std::uint8_t v) { return v == 0; });
+    analysis.prediction = blank ? -1 : predicted_classes(scratch_.lengths)[0];
+    return analysis;
+}
+
+Tensor<float, 2> DemoEngine::mask_grid(const Tensor<float, 2>& capsules) const {
+    Tensor<float, 3> batch = xt::expand_dims(capsules, 0);
+    Tensor<float, 3> grid = mask_grid_reconstructions(model_.params, batch);
+    return xt::view(grid, 0, xt::all(), xt::all());
+}
+
+Tensor<float, 3> DemoEngine::sweep_grid(const Tensor<float, 2>& capsules, int digit,
+                                        const std::vector<float>& offsets) const {
+    return dimension_sweep_reconstructions(model_.params, capsules, digit, offsets);
+}
+
+std::vector<float> DemoEngine::reconstruct(const std::vector<float>& capsule, int digit) const {
+    const std::size_t J = classes(), D = capsule_dims();
+    if (digit < 0 || static_cast<std::size_t>(digit) >= J || capsule.size() != D)
+        throw Error("reconstruct: capsule " + std::to_string(digit) + " with " + std::to_string(capsule.size()) +
+                    " values does not fit a model of " + std::to_string(J) + " x " + std::to_string(D));
+    Tensor<float, 2> input = xt::zeros<float>({std::size_t{1}, J * D});
+    std::copy(capsule.begin(), capsule.end(), input.data() + digit * D);
+    Tensor<float, 2> hidden1, hidden2, reconstruction;
+    decoder_forward(model_.params, input, hidden1, hidden2, reconstruction);
+    return {reconstruction.begin(), reconstruction.end()};
+}
+
+}  // namespace capsnet

@@ -1,0 +1,50 @@
+// What the browser demo computes, without any UI: classify one 28x28 input, the mask grid, the dimension
+// sweeps and the reconstruction of one edited capsule. Plain C++ over the shared core, so the native
+// benchmark, the wasm-against-native test and the browser app all run exactly this code.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "capsnet/common.hpp"
+#include "capsnet/model.hpp"
+#include "capsnet/weights.hpp"
+
+namespace capsnet {
+
+constexpr int demo_image_side = 28;
+constexpr int demo_image_pixels = demo_image_side * demo_image_side;
+using DemoImage = std::array<std::uint8_t, demo_image_pixels>;  // what the network sees: bytes / 255, like MNIST
+
+struct DemoAnalysis {
+    std::vector<float> lengths;  // [10] capsule lengths (class scores)
+    Tensor<float, 2> capsules;   // [10, 16] digit capsules
+    int prediction = -1;         // longest capsule; -1 for a blank input (nothing to classify)
+};
+
+class DemoEngine {
+public:
+    // Error naming `source` when the bytes are not a valid model file.
+    DemoEngine(const std::vector<std::uint8_t>& model_file, const std::string& source);
+    explicit DemoEngine(Model model);
+
+    const Model& model() const { return model_; }
+    int classes() const;
+    int capsule_dims() const;
+
+    DemoAnalysis classify(const DemoImage& input);
+    // [10, 784]: the input reconstructed through each digit capsule alone (the seed's vis_all row).
+    Tensor<float, 2> mask_grid(const Tensor<float, 2>& capsules) const;
+    // [offsets, 16, 784]: capsule `digit` with offsets[r] added to one dimension at a time.
+    Tensor<float, 3> sweep_grid(const Tensor<float, 2>& capsules, int digit, const std::vector<float>& offsets) const;
+    // [784]: the decoder's picture of one capsule vector (the sliders' live view), all others masked.
+    std::vector<float> reconstruct(const std::vector<float>& capsule, int digit) const;
+
+private:
+    Model model_;
+    ForwardState<float> scratch_;  // reused between calls: the forward pass allocates ~10 MB otherwise
+};
+
+}  // namespace capsnet

@@ -1,0 +1,16 @@
+// What the C++ app asks of the page (web/demo.js, window.capsnetPage): the URL fragment, the clipboard,
+// file downloads and the clock. Implemented with EM_JS in demo_page.cpp; the only browser calls the app makes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace capsnet {
+
+void page_set_fragment(const std::string& fragment);  // history.replaceState: no reload, no history entry
+void page_copy_link();                                 // copies the page's current URL to the clipboard
+void page_download(const std::string& file_name, const std::vector<std::uint8_t>& bytes, const std::string& mime);
+double page_now_ms();                                  // performance.now()
+
+}  // namespace capsnet

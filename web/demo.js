@@ -1,0 +1,232 @@
+// The page's glue around the wasm app (wasm/demo_*.cpp): downloads the model with a progress bar, hands it
+// and the MNIST gallery to the module, keeps the URL fragment (the share link) in sync, turns touches into
+// mouse events for Emscripten's GLFW, and exposes window.capsnetDemo for the tests and the benchmark.
+'use strict';
+
+(function () {
+  const MODEL_ID = 'capsnet-seed-i8';
+  const MODEL_URL = 'model/' + MODEL_ID + '.safetensors';
+  const GALLERY_URL = 'gallery/mnist-test-gallery.bin';
+
+  const canvas = document.getElementById('canvas');
+  const overlay = document.getElementById('overlay');
+  const message = document.getElementById('message');
+  const progressBar = document.getElementById('progress-bar');
+
+  function showProgress(text, fraction) {
+    message.textContent = text;
+    message.className = '';
+    progressBar.style.width = Math.round(100 * Math.max(0, Math.min(1, fraction))) + '%';
+  }
+  function showError(text) {
+    overlay.classList.remove('hidden');
+    message.textContent = text;
+    message.className = 'error';
+  }
+
+  // ---- the module ----------------------------------------------------------------------------------
+  let resolveRuntime, rejectRuntime;
+  let runtimeIsReady = false;
+  const runtimeReady = new Promise((resolve, reject) => { resolveRuntime = resolve; rejectRuntime = reject; });
+  window.Module = {
+    canvas: canvas,
+    print: (text) => console.log(text),
+    printErr: (text) => console.warn(text),
+    onRuntimeInitialized: () => { runtimeIsReady = true; resolveRuntime(); },
+    onAbort: (what) => rejectRuntime(new Error('the app stopped: ' + what)),
+  };
+
+  // Strings into the wasm heap with malloc, not the stack: a hostile 100 KB fragment must not overflow it.
+  function withCString(text, use) {
+    const size = Module.lengthBytesUTF8(text) + 1;
+    const pointer = Module._malloc(size);
+    Module.stringToUTF8(text, pointer, size);
+    try { return use(pointer); } finally { Module._free(pointer); }
+  }
+  function withBytes(bytes, use) {
+    const pointer = Module._malloc(Math.max(1, bytes.length));
+    Module.HEAPU8.set(bytes, pointer);
+    try { return use(pointer, bytes.length); } finally { Module._free(pointer); }
+  }
+  const text = (pointer) => Module.UTF8ToString(pointer);
+
+  // Waits until main() has created the app (its first frame has run).
+  function appStarted() {
+    return new Promise((resolve) => {
+      const poll = () => (Module._demo_frame_count() > 0 ? resolve() : requestAnimationFrame(poll));
+      poll();
+    });
+  }
+
+  async function download(url, onProgress) {
+    let response;
+    try {
+      response = await fetch(url);
+    } catch (error) {
+      throw new Error('could not download ' + url + ': ' + error.message);
+    }
+    if (!response.ok) throw new Error('could not download ' + url + ': HTTP ' + response.status + ' ' + response.statusText);
+    const total = Number(response.headers.get('Content-Length')) || 0;
+    if (!response.body || !total) return new Uint8Array(await response.arrayBuffer());
+    const reader = response.body.getReader();
+    const bytes = new Uint8Array(total);
+    let received = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (received + value.length > total) throw new Error(url + ' is longer than its Content-Length');
+      bytes.set(value, received);
+      received += value.length;
+      onProgress(received / total);
+    }
+    if (received !== total) throw new Error(url + ' was cut short: ' + received + ' of ' + total + ' bytes');
+    return bytes;
+  }
+
+  async function start() {
+    showProgress('Downloading the model...', 0);
+    const modelBytes = download(MODEL_URL, (fraction) => {
+      showProgress('Downloading the model... ' + Math.round(100 * fraction) + '%', fraction);
+      if (runtimeIsReady && Module._demo_frame_count() > 0) Module._demo_loading_progress(fraction);
+    });
+    const galleryBytes = download(GALLERY_URL, () => {}).catch((error) => {
+      console.warn('gallery: ' + error.message);
+      return null;
+    });
+    await runtimeReady;
+    await appStarted();
+    let model;
+    try {
+      model = await modelBytes;
+    } catch (error) {
+      withCString(error.message, (pointer) => Module._demo_model_failed(pointer));
+      throw error;
+    }
+    showProgress('Starting...', 1);
+    const failure = withBytes(model, (pointer, size) =>
+      withCString(MODEL_ID, (id) => text(Module._demo_load_model(pointer, size, id))));
+    if (failure) throw new Error('the model file ' + MODEL_URL + ' is not usable: ' + failure);
+    const gallery = await galleryBytes;
+    if (gallery) {
+      const problem = withBytes(gallery, (pointer, size) => text(Module._demo_load_gallery(pointer, size)));
+      if (problem) console.warn(GALLERY_URL + ': ' + problem);
+    }
+    openFragment(location.hash);
+    window.addEventListener('hashchange', () => openFragment(location.hash));
+    overlay.classList.add('hidden');
+    await framesDrawn(2);  // `ready` means the full interface is on screen (canvasRect is valid)
+  }
+
+  function framesDrawn(count) {
+    const target = Module._demo_frame_count() + count;
+    return new Promise((resolve) => {
+      const poll = () => (Module._demo_frame_count() >= target ? resolve() : requestAnimationFrame(poll));
+      poll();
+    });
+  }
+
+  let ownFragment = '';
+  function openFragment(hash) {
+    const fragment = hash.startsWith('#') ? hash.slice(1) : hash;
+    if (!fragment || fragment === ownFragment) return;
+    withCString(fragment, (pointer) => Module._demo_open_fragment(pointer));
+  }
+
+  // ---- what the app asks of the page (wasm/demo_page.cpp) -------------------------------------------
+  window.capsnetPage = {
+    setFragment(fragment) {
+      ownFragment = fragment;
+      history.replaceState(null, '', '#' + fragment);
+    },
+    copyLink() {
+      const link = location.href;
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(link).catch(() => copyWithTextArea(link));
+      } else {
+        copyWithTextArea(link);
+      }
+    },
+    download(name, bytes, mime) {
+      const url = URL.createObjectURL(new Blob([bytes], { type: mime }));
+      const anchor = document.createElement('a');
+      anchor.href = url;
+      anchor.download = name;
+      document.body.appendChild(anchor);
+      anchor.click();
+      anchor.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    },
+  };
+  function copyWithTextArea(link) {
+    const area = document.createElement('textarea');
+    area.value = link;
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand('copy'); } catch (error) { console.warn('copy failed: ' + error.message); }
+    area.remove();
+  }
+
+  // ---- touch: Emscripten 3.1.6's GLFW ignores touch positions, so a finger becomes a mouse ------------
+  // Capture-phase listeners on window run before GLFW's listeners on the canvas; they stop the touch
+  // event and replay it as mouse events, which GLFW (and so ImGui and the drawing canvas) handles.
+  let activeTouch = null;
+  function replayAsMouse(type, touch) {
+    canvas.dispatchEvent(new MouseEvent(type, {
+      bubbles: true, cancelable: true, view: window, button: 0, buttons: type === 'mouseup' ? 0 : 1,
+      clientX: touch.clientX, clientY: touch.clientY, screenX: touch.screenX, screenY: touch.screenY,
+    }));
+  }
+  function onTouch(event) {
+    if (event.target !== canvas) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const touches = Array.from(event.changedTouches);
+    if (event.type === 'touchstart') {
+      if (activeTouch !== null) return;  // one finger draws; others are ignored
+      const touch = touches[0];
+      activeTouch = touch.identifier;
+      replayAsMouse('mousemove', touch);
+      replayAsMouse('mousedown', touch);
+      return;
+    }
+    const touch = touches.find((t) => t.identifier === activeTouch);
+    if (!touch) return;
+    if (event.type === 'touchmove') {
+      replayAsMouse('mousemove', touch);
+    } else {  // touchend, touchcancel
+      replayAsMouse('mouseup', touch);
+      activeTouch = null;
+    }
+  }
+  for (const type of ['touchstart', 'touchmove', 'touchend', 'touchcancel'])
+    window.addEventListener(type, onTouch, { capture: true, passive: false });
+
+  // ---- test and benchmark hooks ---------------------------------------------------------------------
+  const ready = start().catch((error) => {
+    showError(error.message);
+    throw error;
+  });
+  ready.catch(() => {});  // reported on the page; callers of capsnetDemo.ready still see the rejection
+  window.capsnetDemo = {
+    ready,
+    state: () => JSON.parse(text(Module._demo_state_json())),
+    // The drawing square in CSS pixels relative to the viewport (the app works in device pixels).
+    canvasRect() {
+      const rect = JSON.parse(text(Module._demo_canvas_rect_json()));
+      const bounds = canvas.getBoundingClientRect();
+      const scale = bounds.width / canvas.width;
+      return { x: bounds.left + rect.x * scale, y: bounds.top + rect.y * scale,
+               width: rect.width * scale, height: rect.height * scale };
+    },
+    setPenWidth: (fraction) => Module._demo_set_pen_width(fraction),
+    clear: () => Module._demo_clear(),
+    selectCapsule: (digit) => Module._demo_select_capsule(digit),
+    frameCount: () => Module._demo_frame_count(),
+    benchmark: (repeats) => JSON.parse(text(Module._demo_benchmark_json(repeats || 10))),
+  };
+
+  const script = document.createElement('script');
+  script.src = 'capsnet_demo.js';
+  script.onerror = () => rejectRuntime(new Error('could not load capsnet_demo.js'));
+  document.body.appendChild(script);
+})();
