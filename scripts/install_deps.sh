@@ -12,6 +12,7 @@ packages=(
   libstb-dev                              # image writing
   libopenblas-dev                         # native GEMM
   emscripten binaryen wabt                # the wasm build and its inspection tools
+  dpkg-dev                                # dpkg-source: unpacks Dear ImGui's Debian source (fetch_imgui_source.sh)
 )
 if [[ ${1:-} == --with-pytorch ]]; then
   packages+=(python3-torch python3-numpy) # tests/test_pytorch_load.sh, bench/cpu_vs_pytorch.sh

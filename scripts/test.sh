@@ -17,6 +17,8 @@ esac
 
 scripts/install_deps.sh --with-pytorch
 scripts/fetch_mnist.sh
+scripts/fetch_imgui_source.sh        # the browser demo's Dear ImGui source (wasm target)
+scripts/install_web_test_deps.sh     # chromium + playwright-core: the demo's end-to-end test
 export CAPSNET_REQUIRE_DATA=1          # a missing data set fails the MNIST tests instead of skipping them
 export NODE_PATH=/usr/share/nodejs     # Emscripten's own scripts need acorn from Debian's node modules
 jobs="$(nproc)"

@@ -17,13 +17,6 @@
 
 namespace capsnet {
 
-struct GalleryDigit {
-    int label = 0;
-    DemoImage pixels{};
-};
-// The gallery file written by web/tools/make_gallery.mjs: "CNG1", uint32 LE count, count x (label, 784 bytes).
-std::vector<GalleryDigit> gallery_parse(const std::vector<std::uint8_t>& bytes);
-
 struct DemoTimings {  // milliseconds, medians
     double classify = 0, mask_grid = 0, interpolation_grid = 0;
     int columns = 0;

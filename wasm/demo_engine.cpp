@@ -10,6 +10,24 @@
 
 namespace capsnet {
 
+std::vector<GalleryDigit> gallery_parse(const std::vector<std::uint8_t>& bytes) {
+    constexpr std::size_t header = 8, record = 1 + demo_image_pixels;
+    if (bytes.size() < header || std::string(bytes.begin(), bytes.begin() + 4) != "CNG1")
+        throw Error("gallery: not a CNG1 gallery file");
+    const std::size_t count = bytes[4] | bytes[5] << 8 | bytes[6] << 16 | static_cast<std::size_t>(bytes[7]) << 24;
+    if (count > 100000 || bytes.size() != header + count * record)
+        throw Error("gallery: " + std::to_string(bytes.size()) + " bytes do not hold " + std::to_string(count) +
+                    " digits");
+    std::vector<GalleryDigit> digits(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        const std::uint8_t* at = bytes.data() + header + i * record;
+        if (at[0] > 9) throw Error("gallery: digit " + std::to_string(i) + " has label " + std::to_string(at[0]));
+        digits[i].label = at[0];
+        std::copy_n(at + 1, demo_image_pixels, digits[i].pixels.begin());
+    }
+    return digits;
+}
+
 DemoEngine::DemoEngine(const std::vector<std::uint8_t>& model_file, const std::string& source)
     : DemoEngine(model_from_safetensors(safetensors_parse(model_file.data(), model_file.size(), source), source)) {}
 

@@ -18,6 +18,14 @@ constexpr int demo_image_side = 28;
 constexpr int demo_image_pixels = demo_image_side * demo_image_side;
 using DemoImage = std::array<std::uint8_t, demo_image_pixels>;  // what the network sees: bytes / 255, like MNIST
 
+struct GalleryDigit {
+    int label = 0;
+    DemoImage pixels{};
+};
+// The gallery file written by web/tools/make_gallery.mjs: "CNG1", uint32 LE count, count x (label, 784
+// bytes). Error saying what is wrong for anything else.
+std::vector<GalleryDigit> gallery_parse(const std::vector<std::uint8_t>& bytes);
+
 struct DemoAnalysis {
     std::vector<float> lengths;  // [10] capsule lengths (class scores)
     Tensor<float, 2> capsules;   // [10, 16] digit capsules
