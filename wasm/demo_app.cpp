@@ -24,7 +24,7 @@ namespace {
 // resolution for the 20x20 box's antialiasing, cheap enough to redo on every pen move.
 constexpr int raster_side = 140;
 // The link codec's limit on interpolation columns: a hostile link cannot ask for a huge grid.
-constexpr int max_sweep_columns = 41;
+constexpr int max_sweep_columns = share_link_max_sweep_columns;
 
 const ImU32 highlight_colour = IM_COL32(255, 196, 0, 255);
 
@@ -243,7 +243,15 @@ ShareView DemoApp::current_view() const {
 
 void DemoApp::publish_fragment() {
     // Only while nothing waits to be recomputed, so the link always matches what is on screen.
-    std::string fragment = share_link_encode(current_view());
+    std::string fragment;
+    try {
+        fragment = share_link_encode(current_view());
+    } catch (const std::exception& error) {
+        // Every state the interface allows encodes; if one ever did not, keep the last good link.
+        notice_ = std::string("cannot make a share link: ") + error.what();
+        notice_until_ = page_now_ms() + 3000;
+        return;
+    }
     if (fragment == fragment_) return;
     fragment_ = std::move(fragment);
     page_set_fragment(fragment_);
@@ -460,6 +468,7 @@ void DemoApp::draw_interpolation(float cell) {
     if (ImGui::DragFloat3("low, high, step", range, 0.005f, -2.0f, 2.0f, "%.3f")) {
         for (float& value : range) value = share_link_quantize(value);
         try {
+            if (!(range[0] < range[1])) throw Error("low must be below high");
             std::vector<float> offsets = sweep_offsets(range[0], range[1], range[2]);
             if (static_cast<int>(offsets.size()) > max_sweep_columns)
                 throw Error("at most " + std::to_string(max_sweep_columns) + " columns");
