@@ -419,7 +419,7 @@ void DemoApp::draw_canvas_panel(float side) {
 void DemoApp::draw_input_preview(float side) {
     ImGui::BeginGroup();
     if (!textures_.input.empty()) ImGui::Image(textures_.input.id(), ImVec2(side, side));
-    ImGui::TextDisabled("network input 28x28");
+    ImGui::TextDisabled("28x28 input");
     ImGui::EndGroup();
 }
 
@@ -501,12 +501,16 @@ void DemoApp::draw_interpolation(float cell) {
                           highlight_colour, 0, 0, 1.5f);
     ImGui::Dummy(ImVec2(label_width + columns * cell, dims * cell));
     ImGui::TextDisabled("columns: offsets %.3f .. %.3f step %.3f", sweep_low_, sweep_high_, sweep_step_);
-    if (ImGui::Button("Download PNG")) {
-        Tensor<float, 3> by_row = xt::transpose(sweep_images_, {1, 0, 2});
-        const Tensor<float, 2> picture = tile_images(by_row, demo_image_side, 2, 0.35f);
-        const std::string name = "capsnet-capsule" + std::to_string(selected_capsule_) + "-interpolation.png";
-        page_download(name, png_encode_gray(picture), "image/png");
-    }
+    if (ImGui::Button("Download PNG")) download_interpolation_png();
+}
+
+void DemoApp::download_interpolation_png() {
+    if (sweep_images_.size() == 0) return;
+    // One row per dimension, one column per offset, 2-pixel gray gaps (as on screen).
+    Tensor<float, 3> by_row = xt::transpose(sweep_images_, {1, 0, 2});
+    const Tensor<float, 2> picture = tile_images(by_row, demo_image_side, 2, 0.35f);
+    const std::string name = "capsnet-capsule" + std::to_string(selected_capsule_) + "-interpolation.png";
+    page_download(name, png_encode_gray(picture), "image/png");
 }
 
 void DemoApp::draw_sliders(float preview_side) {

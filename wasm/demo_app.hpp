@@ -46,6 +46,7 @@ public:
     void clear();
     void set_pen_width(float fraction) { pen_width_ = fraction; }
     void select_capsule(int digit);
+    void download_interpolation_png();  // the "Download PNG" button
     std::string state_json() const;
     std::string canvas_rect_json() const;
     DemoTimings benchmark(int repeats);

@@ -86,6 +86,10 @@ EMSCRIPTEN_KEEPALIVE void demo_select_capsule(int digit) {
     if (capsnet::DemoApp* app = demo_app_instance()) app->select_capsule(digit);
 }
 
+EMSCRIPTEN_KEEPALIVE void demo_download_png() {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->download_interpolation_png();
+}
+
 EMSCRIPTEN_KEEPALIVE double demo_frame_count() {
     capsnet::DemoApp* app = demo_app_instance();
     return app ? static_cast<double>(app->frame_count()) : 0.0;

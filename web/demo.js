@@ -222,6 +222,7 @@
     clear: () => Module._demo_clear(),
     selectCapsule: (digit) => Module._demo_select_capsule(digit),
     frameCount: () => Module._demo_frame_count(),
+    downloadPng: () => Module._demo_download_png(),  // what the "Download PNG" button does
     benchmark: (repeats) => JSON.parse(text(Module._demo_benchmark_json(repeats || 10))),
   };
 

@@ -6,6 +6,7 @@
 // hostile links show an error and an empty view, and the page keeps running; e) touch drawing on a
 // phone-sized page; f) screenshots into --out.
 // Exit 0: pass, 1: fail, 77: skipped (no chromium, no playwright-core or no MNIST).
+import fs from 'node:fs';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { startServer } from '../../web/serve.mjs';
@@ -29,9 +30,10 @@ const min_accuracy = 0.8;
 
 const viewport = { width: 1280, height: 800 };
 const min_move_ms = 20;   // drags need 20-30 ms between moves (toolchain.md, pitfall 10)
-// The app polls the mouse once per frame and joins those positions with straight segments, so each of
-// the tracer's simplified vertices gets a frame of its own; long segments get points every 4 MNIST
-// pixels (a drag, not a jump) but no more: on SwiftShader every move costs one to three frames.
+// The drawing canvas takes every pointer event as it arrives (GLFW callbacks), but ImGui's widgets read
+// the mouse once per frame; pacing each move by a frame keeps the test valid either way. Long segments
+// get points every 4 MNIST pixels (a drag, not a jump) but no more: on SwiftShader every move costs one
+// to three frames.
 const max_step = 4 / 28;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -166,6 +168,20 @@ async function check_share_link(browser, url, page, verbose) {
   return differ.length === 0;
 }
 
+async function check_download(page) {
+  const state_now = await state(page);
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }),
+                                        page.evaluate(() => window.capsnetDemo.downloadPng())]);
+  const bytes = fs.readFileSync(await download.path());
+  const signature = bytes.subarray(0, 8).equals(Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]));
+  const width = bytes.readUInt32BE(16), height = bytes.readUInt32BE(20);  // the IHDR chunk
+  const name = download.suggestedFilename();
+  const good = signature && width === 11 * 30 - 2 && height === 16 * 30 - 2 &&
+               name === `capsnet-capsule${state_now.selectedCapsule}-interpolation.png`;
+  console.log(`PNG download: ${name}, ${bytes.length} bytes, ${width}x${height}: ${ok(good)}`);
+  return good;
+}
+
 // d) Damaged and hostile links: the model still loads, the view is empty with an error, frames go on.
 function hostile_fragments(valid) {
   let seed = 12345;
@@ -287,7 +303,7 @@ async function main() {
   const started = Date.now();
   const server = await startServer({ root: options.site, port: 0 });
   let browser;
-  const result = { correct: 0, total: 0, share: false, hostile: false, touch: false };
+  const result = { correct: 0, total: 0, share: false, hostile: false, touch: false, download: false };
   try {
     browser = await launch_chromium();
     console.log(`demo_e2e: ${server.url} in Chromium ${browser.version()}, ${options.tracer} tracer, ` +
@@ -320,6 +336,10 @@ async function main() {
     await page.screenshot({ path: screenshot });
     console.log(`screenshot: ${screenshot}`);
 
+    // "Download PNG": the interpolation grid as a PNG of 16 rows (dimensions) x 11 columns (offsets) of
+    // 28-pixel tiles with 2-pixel gaps.
+    result.download = await check_download(page);
+
     // d) and e).
     const valid = (await state(page)).fragment || 'v1';
     result.hostile = await check_hostile_links(browser, server.url, valid, options.verbose);
@@ -335,9 +355,10 @@ async function main() {
 
   const accuracy = result.total ? result.correct / result.total : 0;
   console.log(`e2e: traced digits ${result.correct}/${result.total} correct (${(100 * accuracy).toFixed(1)}%), ` +
-              `share link ${ok(result.share)}, hostile links ${ok(result.hostile)}, touch ${ok(result.touch)} ` +
+              `share link ${ok(result.share)}, hostile links ${ok(result.hostile)}, touch ${ok(result.touch)}, ` +
+              `PNG download ${ok(result.download)} ` +
               `(${((Date.now() - started) / 1000).toFixed(0)} s)`);
-  return accuracy >= min_accuracy && result.share && result.hostile && result.touch ? 0 : 1;
+  return accuracy >= min_accuracy && result.share && result.hostile && result.touch && result.download ? 0 : 1;
 }
 
 // A hung browser must fail the test rather than hold ctest until its own timeout.
