@@ -3,9 +3,10 @@
 
 // xtensor's loops only vectorise with XTENSOR_USE_XSIMD, and the macro also changes the containers'
 // allocator, so every translation unit must agree: the build defines it for all targets (a define in
-// this header would come too late for files that include an xtensor header first).
-#ifndef XTENSOR_USE_XSIMD
-#error "XTENSOR_USE_XSIMD must be defined by the build (see shared/CMakeLists.txt)"
+// this header would come too late for files that include an xtensor header first). The one build
+// without it is wasm without SIMD128 (CAPSNET_WASM_SIMD=OFF), which defines CAPSNET_NO_SIMD instead.
+#if !defined(XTENSOR_USE_XSIMD) && !defined(CAPSNET_NO_SIMD)
+#error "XTENSOR_USE_XSIMD (or CAPSNET_NO_SIMD) must be defined by the build (see CMakeLists.txt)"
 #endif
 
 #include <cstddef>

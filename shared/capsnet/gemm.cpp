@@ -16,7 +16,11 @@
 #include <utility>
 #include <vector>
 
+#if defined(CAPSNET_NO_SIMD)
+#include <memory>
+#else
 #include <xsimd/xsimd.hpp>
+#endif
 
 #if defined(__SSE2__)
 // Only for the transposing pack; Emscripten maps these to wasm SIMD128 (with -msimd128 -msse4.1).
@@ -24,6 +28,37 @@
 #endif
 
 namespace capsnet {
+
+#if defined(CAPSNET_NO_SIMD)
+// The wasm build without SIMD128 (CAPSNET_WASM_SIMD=OFF) runs the same blocked algorithm on one-lane
+// "batches". One lane keeps the 6 x 2 micro-tile within V8's 16 float registers; a four-float stand-in
+// (48 accumulators) measured no faster under node.
+namespace simd {
+
+template <class T>
+struct batch {
+    static constexpr std::size_t size = 1;
+    T value;
+    batch() = default;
+    explicit batch(T x) : value(x) {}
+    static batch load_unaligned(const T* p) { return batch(*p); }
+    void store_unaligned(T* p) const { *p = value; }
+    friend batch operator*(batch x, batch y) { return batch(x.value * y.value); }
+};
+
+template <class T>
+batch<T> fma(batch<T> x, batch<T> y, batch<T> z) { return batch<T>(x.value * y.value + z.value); }
+
+template <class T>
+T hadd(batch<T> x) { return x.value; }
+
+template <class T, std::size_t>
+using aligned_allocator = std::allocator<T>;
+
+}  // namespace simd
+#else
+namespace simd = xsimd;
+#endif
 
 // ---------------------------------------------------------------------------------------------------
 // Reference
@@ -59,7 +94,7 @@ using Index = std::ptrdiff_t;
 
 template <class T>
 struct Blocking {
-    using Batch = xsimd::batch<T>;
+    using Batch = simd::batch<T>;
     static constexpr int lanes = int(Batch::size);
     // 512-bit arches have 32 vector registers, SSE/AVX (and V8's wasm SIMD on x86) 16. The micro-tile
     // needs mr * nv accumulators, nv registers for the row of B and one for the broadcast of A.
@@ -101,7 +136,7 @@ int round_up(int x, int to) { return (x + to - 1) / to * to; }
 // Packing buffers, per thread and kept between calls: the model calls GEMM thousands of times a batch.
 template <class T>
 T* scratch(int which, std::size_t size) {
-    thread_local std::vector<T, xsimd::aligned_allocator<T, 64>> buffers[2];
+    thread_local std::vector<T, simd::aligned_allocator<T, 64>> buffers[2];
     if (buffers[which].size() < size) buffers[which].resize(size);
     return buffers[which].data();
 }
@@ -222,7 +257,7 @@ void store_tile(const T* tile, int tile_ld, int rows, int cols, T beta, T* c, In
 template <class T, int M, int V>
 void micro_kernel(int kc, const T* a, const T* b, Index b_step, T alpha, T beta, T* c, Index rsc, Index csc,
                   int cols) {
-    using Batch = xsimd::batch<T>;
+    using Batch = simd::batch<T>;
     constexpr int lanes = Blocking<T>::lanes, mr = Blocking<T>::mr;
     Batch acc[M][V];
     for (int i = 0; i < M; ++i)
@@ -232,7 +267,7 @@ void micro_kernel(int kc, const T* a, const T* b, Index b_step, T alpha, T beta,
         for (int v = 0; v < V; ++v) bv[v] = Batch::load_unaligned(b + v * lanes);
         for (int i = 0; i < M; ++i) {
             const Batch ai(a[i]);
-            for (int v = 0; v < V; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
+            for (int v = 0; v < V; ++v) acc[i][v] = simd::fma(ai, bv[v], acc[i][v]);
         }
     }
     const Batch alpha_v(alpha);
@@ -242,7 +277,7 @@ void micro_kernel(int kc, const T* a, const T* b, Index b_step, T alpha, T beta,
             T* ci = c + i * rsc;
             for (int v = 0; v < V; ++v) {
                 Batch r = acc[i][v] * alpha_v;
-                if (beta != T(0)) r = xsimd::fma(beta_v, Batch::load_unaligned(ci + v * lanes), r);
+                if (beta != T(0)) r = simd::fma(beta_v, Batch::load_unaligned(ci + v * lanes), r);
                 r.store_unaligned(ci + v * lanes);
             }
         }
@@ -258,7 +293,7 @@ void micro_kernel(int kc, const T* a, const T* b, Index b_step, T alpha, T beta,
 // when so few rows of C share B that packing B would cost more than multiplying.
 template <class T, int M, int N>
 void dot_kernel(int k, const T* a, Index lda, const T* b, Index ldb, T alpha, T beta, T* c, Index rsc, Index csc) {
-    using Batch = xsimd::batch<T>;
+    using Batch = simd::batch<T>;
     constexpr int lanes = Blocking<T>::lanes;
     Batch acc[M * N];
     for (auto& x : acc) x = Batch(T(0));
@@ -268,7 +303,7 @@ void dot_kernel(int k, const T* a, Index lda, const T* b, Index ldb, T alpha, T 
         for (int i = 0; i < M; ++i) av[i] = Batch::load_unaligned(a + i * lda + p);
         for (int j = 0; j < N; ++j) {
             const Batch bj = Batch::load_unaligned(b + j * ldb + p);
-            for (int i = 0; i < M; ++i) acc[i * N + j] = xsimd::fma(av[i], bj, acc[i * N + j]);
+            for (int i = 0; i < M; ++i) acc[i * N + j] = simd::fma(av[i], bj, acc[i * N + j]);
         }
     }
     for (int i = 0; i < M; ++i) {
@@ -280,7 +315,7 @@ void dot_kernel(int k, const T* a, Index lda, const T* b, Index ldb, T alpha, T 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
-            T sum = xsimd::hadd(acc[i * N + j]);
+            T sum = simd::hadd(acc[i * N + j]);
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif

@@ -1,0 +1,202 @@
+// The browser demo's work timed outside the browser, through the same DemoEngine the page runs: classify
+// one digit, the mask grid (10 reconstructions) and the interpolation grid (11 offsets x 16 dimensions).
+// Builds natively (OpenBLAS on one thread, or the core's xsimd GEMM) and under Emscripten (wasm with or
+// without SIMD128, run by node), so bench/demo_bench.sh puts every target and Chromium in one table.
+// Usage: demo_timing [--model FILE] [--mnist DIR] [--digits K] [--repeats N] [--gemm openblas|xsimd]
+//                    [--threads N]
+// Each timing is the median of --repeats rounds after a few warm-up rounds; the rounds take the first K
+// MNIST test digits in turn (the work does not depend on the digit). The checksums over those digits
+// (untimed) must agree across targets within float rounding: the last line, `demo_timing: {json}`,
+// carries them and every capsule length, for bench/demo_bench.sh to compare.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "capsnet/gemm.hpp"
+#include "capsnet/idx.hpp"
+#include "capsnet/visualize.hpp"
+#include "demo_engine.hpp"
+#ifdef CAPSNET_WITH_OPENBLAS
+#include <cblas.h>
+
+#include "cpu/gemm_openblas.hpp"
+#endif
+
+using namespace capsnet;
+
+namespace {
+
+constexpr int warm_up_rounds = 3;
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    const std::size_t n = values.size();
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// What the build is, for the table: the wasm builds differ only in their compile flags.
+std::string target_name(const std::string& backend) {
+#if defined(__EMSCRIPTEN__) && defined(__wasm_simd128__)
+    (void)backend;
+    return "wasm-simd128";
+#elif defined(__EMSCRIPTEN__)
+    (void)backend;
+    return "wasm-nosimd";
+#else
+    return "native-" + backend;
+#endif
+}
+
+// gemm_backend().name, and how the build runs it: the no-SIMD wasm runs gemm_xsimd on one-lane batches.
+std::string gemm_label() {
+#if defined(CAPSNET_NO_SIMD)
+    return std::string(gemm_backend().name) + " (one lane, no SIMD)";
+#else
+    return gemm_backend().name;
+#endif
+}
+
+std::string default_path(const char* relative) {
+#ifdef CAPSNET_SOURCE_DIR
+    return std::string(CAPSNET_SOURCE_DIR) + "/" + relative;
+#else
+    return relative;
+#endif
+}
+
+int usage() {
+    std::fprintf(stderr,
+                 "usage: demo_timing [--model FILE] [--mnist DIR] [--digits K] [--repeats N] "
+                 "[--gemm openblas|xsimd] [--threads N]\n");
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    std::string model_path = default_path("web/model/capsnet-seed-i8.safetensors");
+    const char* data_dir = std::getenv("CAPSNET_DATA_DIR");  // as the tests (tests/mnist_fixture.hpp)
+    std::string mnist_dir = data_dir ? data_dir : default_path("data/mnist");
+    int digits = 20, repeats = 20, threads = 1;
+#ifdef CAPSNET_WITH_OPENBLAS
+    std::string backend = "openblas";
+#else
+    std::string backend = "xsimd";
+#endif
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const bool has_value = i + 1 < argc;
+        if (arg == "--model" && has_value) model_path = argv[++i];
+        else if (arg == "--mnist" && has_value) mnist_dir = argv[++i];
+        else if (arg == "--digits" && has_value) digits = std::atoi(argv[++i]);
+        else if (arg == "--repeats" && has_value) repeats = std::atoi(argv[++i]);
+        else if (arg == "--gemm" && has_value) backend = argv[++i];
+        else if (arg == "--threads" && has_value) threads = std::atoi(argv[++i]);
+        else return usage();
+    }
+    if (digits < 1 || repeats < 1 || threads < 1) {
+        std::fprintf(stderr, "demo_timing: --digits, --repeats and --threads must be at least 1\n");
+        return 2;
+    }
+    if (backend == "openblas") {
+#ifdef CAPSNET_WITH_OPENBLAS
+        gemm_use_openblas();
+        openblas_set_num_threads(threads);
+#else
+        std::fprintf(stderr, "demo_timing: OpenBLAS is not available in this build (wasm uses xsimd)\n");
+        return 2;
+#endif
+    } else if (backend != "xsimd") {
+        std::fprintf(stderr, "demo_timing: unknown --gemm '%s' (openblas or xsimd)\n", backend.c_str());
+        return 2;
+    } else if (threads != 1) {
+        std::fprintf(stderr, "demo_timing: the xsimd GEMM is single-threaded (--threads 1)\n");
+        return 2;
+    }
+
+    try {
+        DemoEngine engine(read_whole_file(model_path), model_path);
+        const MnistSplit test = mnist_load(mnist_dir, "t10k");
+        digits = std::min<int>(digits, static_cast<int>(test.images.count));
+        std::vector<DemoImage> images(digits);
+        for (int i = 0; i < digits; ++i)
+            std::copy_n(test.images.pixels.begin() + std::ptrdiff_t(i) * demo_image_pixels, demo_image_pixels,
+                        images[i].begin());
+        // The page's interpolation grid (wasm/demo_app.cpp): -0.25 .. 0.25 in steps of 0.05.
+        const std::vector<float> offsets = sweep_offsets(-0.25f, 0.25f, 0.05f);
+
+        // Checksums first (untimed): everything the timed rounds compute, for every digit.
+        nlohmann::json lengths = nlohmann::json::array();
+        double lengths_sum = 0, mask_sum = 0, sweep_sum = 0;
+        int correct = 0;
+        for (int i = 0; i < digits; ++i) {
+            const DemoAnalysis analysis = engine.classify(images[i]);
+            for (float length : analysis.lengths) {
+                lengths.push_back(length);
+                lengths_sum += length;
+            }
+            correct += analysis.prediction == test.labels[i];
+            for (float x : engine.mask_grid(analysis.capsules)) mask_sum += x;
+            for (float x : engine.sweep_grid(analysis.capsules, std::max(analysis.prediction, 0), offsets)) sweep_sum += x;
+        }
+
+        std::vector<double> classify_ms, mask_ms, sweep_ms;
+        for (int r = -warm_up_rounds; r < repeats; ++r) {
+            const DemoImage& input = images[(r + warm_up_rounds) % digits];
+            auto start = std::chrono::steady_clock::now();
+            const DemoAnalysis analysis = engine.classify(input);
+            const double classify = ms_since(start);
+            start = std::chrono::steady_clock::now();
+            const Tensor<float, 2> grid = engine.mask_grid(analysis.capsules);
+            const double mask = ms_since(start);
+            start = std::chrono::steady_clock::now();
+            const Tensor<float, 3> sweep = engine.sweep_grid(analysis.capsules, std::max(analysis.prediction, 0), offsets);
+            const double sweep_time = ms_since(start);
+            if (r < 0) continue;
+            classify_ms.push_back(classify);
+            mask_ms.push_back(mask);
+            sweep_ms.push_back(sweep_time);
+        }
+
+        const std::string target = target_name(backend);
+        nlohmann::json result = {
+            {"target", target},
+            {"gemm", gemm_label()},
+            {"threads", threads},
+            {"digits", digits},
+            {"repeats", repeats},
+            {"classify_ms", median(classify_ms)},
+            {"mask_grid_ms", median(mask_ms)},
+            {"interpolation_grid_ms", median(sweep_ms)},
+            {"columns", offsets.size()},
+            {"correct", correct},
+            {"lengths_sum", lengths_sum},
+            {"mask_sum", mask_sum},
+            {"sweep_sum", sweep_sum},
+            {"lengths", lengths},
+        };
+        std::printf("demo_timing: %s (%s GEMM, %d thread%s), %d test digits, median of %d rounds after %d warm-up\n",
+                    target.c_str(), gemm_label().c_str(), threads, threads == 1 ? "" : "s", digits, repeats,
+                    warm_up_rounds);
+        std::printf("  classify one digit           %8.2f ms\n", median(classify_ms));
+        std::printf("  mask grid (10 x 784)         %8.2f ms\n", median(mask_ms));
+        std::printf("  classify + mask grid         %8.2f ms\n", median(classify_ms) + median(mask_ms));
+        std::printf("  interpolation grid (%zu x 16) %8.2f ms\n", offsets.size(), median(sweep_ms));
+        std::printf("  checksums: %d/%d correct, capsule lengths sum %.6f, mask grids sum %.3f, sweep grids sum %.3f\n",
+                    correct, digits, lengths_sum, mask_sum, sweep_sum);
+        std::printf("demo_timing: %s\n", result.dump().c_str());
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "demo_timing: error: %s\n", error.what());
+        return 1;
+    }
+    return 0;
+}
