@@ -33,8 +33,9 @@ float median(std::vector<double> values) {
     return values.empty() ? 0.0f : static_cast<float>(values[values.size() / 2]);
 }
 
-std::vector<float> image_to_floats(const DemoImage& image) {
-    std::vector<float> values(image.size());
+// [28, 28] in [0, 1], as the network reads the bytes.
+Tensor<float, 2> image_to_floats(const DemoImage& image) {
+    Tensor<float, 2> values(std::array<std::size_t, 2>{demo_image_side, demo_image_side});
     std::transform(image.begin(), image.end(), values.begin(), [](std::uint8_t v) { return v / 255.0f; });
     return values;
 }
@@ -72,7 +73,7 @@ void DemoApp::gallery_loaded(std::vector<GalleryDigit> digits) {
     gallery_ = std::move(digits);
     std::vector<float> images;
     for (const GalleryDigit& digit : gallery_) {
-        const std::vector<float> values = image_to_floats(digit.pixels);
+        const Tensor<float, 2> values = image_to_floats(digit.pixels);
         images.insert(images.end(), values.begin(), values.end());
     }
     if (gallery_.empty()) return;
@@ -159,14 +160,13 @@ void DemoApp::select_capsule(int digit) {
     if (digit == selected_capsule_) return;
     selected_capsule_ = digit;
     capsule_edited_ = false;  // the sliders belong to one capsule: a new capsule starts from the network's values
-    const float* row = analysis_.capsules.data() + digit * engine_->capsule_dims();
-    if (analysis_.capsules.size() > 0) capsule_.assign(row, row + engine_->capsule_dims());
+    sliders_from_network();
     sweep_stale_ = slider_image_stale_ = true;
 }
 
 void DemoApp::set_input_from_image(const DemoImage& image) {
     base_image_ = image;
-    const std::vector<float> values = image_to_floats(image);
+    const Tensor<float, 2> values = image_to_floats(image);
     textures_.base.upload(values.data(), demo_image_side, demo_image_side, true);
     input_stale_ = true;
 }
@@ -180,11 +180,7 @@ void DemoApp::update_input() {
         else input_.fill(0);
     } else {
         Tensor<float, 2> ink = drawing_rasterize(strokes_, raster_side);
-        if (base_image_) {
-            Tensor<float, 2> base(std::array<std::size_t, 2>{demo_image_side, demo_image_side});
-            std::transform(base_image_->begin(), base_image_->end(), base.begin(), [](std::uint8_t v) { return v / 255.0f; });
-            ink = xt::maximum(ink, drawing_upscale(base, raster_side));
-        }
+        if (base_image_) ink = xt::maximum(ink, drawing_upscale(image_to_floats(*base_image_), raster_side));
         const std::vector<std::uint8_t> bytes = drawing_to_bytes(drawing_to_mnist(ink));
         std::copy(bytes.begin(), bytes.end(), input_.begin());
     }
@@ -203,13 +199,16 @@ void DemoApp::update_analysis() {
     const int classes = engine_->classes();
     textures_.mask_grid.upload(atlas_tiles(mask_images_.data(), classes, classes, demo_image_side).data(),
                                classes * demo_image_side, demo_image_side);
-    if (!capsule_edited_) {
-        const float* row = analysis_.capsules.data() + selected_capsule_ * engine_->capsule_dims();
-        capsule_.assign(row, row + engine_->capsule_dims());
-    }
+    if (!capsule_edited_) sliders_from_network();
     analysis_stale_ = false;
     slider_image_stale_ = true;
     if (!drawing_) sweep_stale_ = true;
+}
+
+void DemoApp::sliders_from_network() {
+    if (analysis_.capsules.size() == 0) return;  // nothing classified yet
+    const float* row = analysis_.capsules.data() + selected_capsule_ * engine_->capsule_dims();
+    capsule_.assign(row, row + engine_->capsule_dims());
 }
 
 void DemoApp::update_sweep() {

@@ -59,6 +59,7 @@ private:
     void update_analysis();
     void update_sweep();
     void update_slider_reconstruction();
+    void sliders_from_network();  // the sliders show the selected capsule as the network computed it
     void publish_fragment();
     ShareView current_view() const;
 

@@ -50,10 +50,10 @@
   }
   const text = (pointer) => Module.UTF8ToString(pointer);
 
-  // Waits until main() has created the app (its first frame has run).
-  function appStarted() {
+  // Resolves once the app has drawn `target` frames in all (checked once per animation frame).
+  function frameCountReaches(target) {
     return new Promise((resolve) => {
-      const poll = () => (Module._demo_frame_count() > 0 ? resolve() : requestAnimationFrame(poll));
+      const poll = () => (Module._demo_frame_count() >= target ? resolve() : requestAnimationFrame(poll));
       poll();
     });
   }
@@ -94,7 +94,7 @@
       return null;
     });
     await runtimeReady;
-    await appStarted();
+    await frameCountReaches(1);  // main() has created the app
     let model;
     try {
       model = await modelBytes;
@@ -114,15 +114,8 @@
     openFragment(location.hash);
     window.addEventListener('hashchange', () => openFragment(location.hash));
     overlay.classList.add('hidden');
-    await framesDrawn(2);  // `ready` means the full interface is on screen (canvasRect is valid)
-  }
-
-  function framesDrawn(count) {
-    const target = Module._demo_frame_count() + count;
-    return new Promise((resolve) => {
-      const poll = () => (Module._demo_frame_count() >= target ? resolve() : requestAnimationFrame(poll));
-      poll();
-    });
+    // `ready` means the full interface is on screen (canvasRect is valid): two more frames.
+    await frameCountReaches(Module._demo_frame_count() + 2);
   }
 
   let ownFragment = '';
