@@ -33,6 +33,11 @@ int main(int argc, char* argv[]) {
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         const bool has_value = i + 1 < argc;
+        if (arg == "--help" || arg == "-h") {
+            std::printf("usage: core_timing [--batch N] [--repeats N] [--gemm openblas|xsimd]\n"
+                        "  Per-image time of the core's forward and forward+backward passes, both presets.\n");
+            return 0;
+        }
         if (arg == "--batch" && has_value) batch = std::atoi(argv[++i]);
         else if (arg == "--repeats" && has_value) repeats = std::atoi(argv[++i]);
         else if (arg == "--gemm" && has_value) backend = argv[++i];

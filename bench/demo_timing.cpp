@@ -73,10 +73,12 @@ std::string default_path(const char* relative) {
 #endif
 }
 
+const char* const usage_text =
+    "usage: demo_timing [--model FILE] [--mnist DIR] [--digits K] [--repeats N] [--gemm openblas|xsimd] [--threads N]\n"
+    "  Times the browser demo's classify, mask grid and interpolation grid (medians of --repeats rounds).\n";
+
 int usage() {
-    std::fprintf(stderr,
-                 "usage: demo_timing [--model FILE] [--mnist DIR] [--digits K] [--repeats N] "
-                 "[--gemm openblas|xsimd] [--threads N]\n");
+    std::fputs(usage_text, stderr);
     return 2;
 }
 
@@ -95,6 +97,10 @@ int main(int argc, char* argv[]) {
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         const bool has_value = i + 1 < argc;
+        if (arg == "--help" || arg == "-h") {
+            std::printf("%s", usage_text);
+            return 0;
+        }
         if (arg == "--model" && has_value) model_path = argv[++i];
         else if (arg == "--mnist" && has_value) mnist_dir = argv[++i];
         else if (arg == "--digits" && has_value) digits = std::atoi(argv[++i]);

@@ -20,17 +20,24 @@ using capsnet_test::check_case;
 namespace {
 
 template <class T>
-GemmFunction<T> openblas_function() {
+GemmFunction<T> function_of(const GemmBackend& backend) {
     if constexpr (std::is_same_v<T, float>)
-        return gemm_openblas_backend().f32;
+        return backend.f32;
     else
-        return gemm_openblas_backend().f64;
+        return backend.f64;
 }
+
+template <class T>
+GemmFunction<T> openblas_function() { return function_of<T>(gemm_openblas_backend()); }
 
 }  // namespace
 
-TEMPLATE_TEST_CASE("the OpenBLAS backend matches the reference", "[gemm][openblas]", float, double) {
-    const GemmFunction<TestType> f = openblas_function<TestType>();
+TEMPLATE_TEST_CASE("the OpenBLAS and by-shape backends match the reference", "[gemm][openblas]", float, double) {
+    // The by-shape backend sends shapes on both sides of its rule to the two GEMMs (1 and 3 rows, k
+    // from 1 to 133), so this covers its dispatch too.
+    const bool by_shape = GENERATE(false, true);
+    INFO((by_shape ? "by shape" : "openblas"));
+    const GemmFunction<TestType> f = function_of<TestType>(by_shape ? gemm_by_shape_backend() : gemm_openblas_backend());
     std::mt19937 rng(11);
     const double alphas[] = {1.0, -0.5, 2.5}, betas[] = {0.0, 1.0, -1.5};
     const int sizes[] = {1, 3, 17, 63, 65, 129};
@@ -83,4 +90,13 @@ TEST_CASE("gemm_use_openblas routes gemm<T> to OpenBLAS", "[gemm][openblas]") {
     CHECK(std::vector<double>(cd, cd + 4) == std::vector<double>{27, 31, 39, 45});
     gemm_set_backend(original);
     CHECK(std::string(gemm_backend().name) == std::string(original.name));
+}
+
+TEST_CASE("the by-shape backend uses xsimd only on skinny products", "[gemm][openblas]") {
+    CHECK(gemm_by_shape_uses_xsimd(2, 1024, 512));     // decoder, batch 2
+    CHECK(gemm_by_shape_uses_xsimd(512, 160, 32));     // decoder weight gradient, 32 samples
+    CHECK(gemm_by_shape_uses_xsimd(32, 160, 8));       // capsule predictions
+    CHECK_FALSE(gemm_by_shape_uses_xsimd(32, 8, 160)); // their input gradient: OpenBLAS measured faster
+    CHECK_FALSE(gemm_by_shape_uses_xsimd(1152, 256, 20736));  // conv2
+    CHECK_FALSE(gemm_by_shape_uses_xsimd(256, 400, 81));      // conv1
 }

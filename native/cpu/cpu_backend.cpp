@@ -2,7 +2,6 @@
 #include "cpu/cpu_backend.hpp"
 
 #include <algorithm>
-#include <exception>
 #include <thread>
 
 #include <cblas.h>
@@ -12,55 +11,34 @@
 
 namespace capsnet {
 
-void run_in_parallel(int count, const std::function<void(int)>& job) {
-    if (count <= 1) {
-        job(0);
-        return;
-    }
-    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(count));
-    std::vector<std::thread> workers;
-    for (int k = 1; k < count; ++k)
-        workers.emplace_back([&, k] {
-            try {
-                job(k);
-            } catch (...) {
-                errors[k] = std::current_exception();
-            }
-        });
-    try {
-        job(0);
-    } catch (...) {
-        errors[0] = std::current_exception();
-    }
-    for (auto& worker : workers) worker.join();
-    for (const auto& error : errors)
-        if (error) std::rethrow_exception(error);
-}
-
 namespace {
 
-// [first, last) of shard k when `total` samples are split into `shards` nearly equal contiguous parts.
-std::pair<std::size_t, std::size_t> shard_range(std::size_t total, int shards, int k) {
-    const std::size_t n = static_cast<std::size_t>(shards);
+int resolved_threads(int threads) {
+    return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+// [first, last) of part k when `total` things are split into `parts` nearly equal contiguous ranges.
+std::pair<std::size_t, std::size_t> part_range(std::size_t total, int parts, int k) {
+    const std::size_t n = static_cast<std::size_t>(parts);
     return {total * static_cast<std::size_t>(k) / n, total * static_cast<std::size_t>(k + 1) / n};
 }
 
-Tensor<float, 4> slice_batch(const Tensor<float, 4>& images, std::size_t first, std::size_t last) {
+// Images [first, last) of a batch into `shard`, reusing its storage.
+void copy_shard(const Tensor<float, 4>& images, std::size_t first, std::size_t last, Tensor<float, 4>& shard) {
     const std::size_t per_image = images.size() / images.shape(0);
-    Tensor<float, 4> shard = xt::zeros<float>({last - first, images.shape(1), images.shape(2), images.shape(3)});
+    const std::array<std::size_t, 4> shape{last - first, images.shape(1), images.shape(2), images.shape(3)};
+    if (shard.shape() != shape) shard.resize(shape);
     std::copy_n(images.data() + first * per_image, (last - first) * per_image, shard.data());
-    return shard;
 }
 
 }  // namespace
 
-CpuBackend::CpuBackend(int threads) : threads_(threads) {
-    if (threads_ <= 0) threads_ = std::max(1u, std::thread::hardware_concurrency());
-    gemm_use_openblas();
+CpuBackend::CpuBackend(int threads) : threads_(resolved_threads(threads)), pool_(threads_) {
+    gemm_use_by_shape();
     // Our threads split the batch; OpenBLAS threads on top would only contend for the same cores (and
     // with one thread asked for, the user wants one core).
     openblas_set_num_threads(1);
-    workspaces_.resize(static_cast<std::size_t>(threads_));
+    shards_.resize(static_cast<std::size_t>(threads_));
 }
 
 std::string CpuBackend::description() const {
@@ -71,7 +49,7 @@ void CpuBackend::load(const Config& config, const Parameters<float>& params, con
     config_ = config;
     params_ = params;
     adam_ = adam;
-    summed_grads_ = parameters_zeros<float>(config_);
+    for (Shard& shard : shards_) shard.workspace.grads = parameters_zeros<float>(config_);
 }
 
 StepReport CpuBackend::train_step(double learning_rate, const Tensor<float, 4>& images, const std::vector<int>& labels) {
@@ -82,45 +60,86 @@ StepReport CpuBackend::train_step(double learning_rate, const Tensor<float, 4>& 
     const DecoderMask mask = config_.reconstruct ? DecoderMask::labels : DecoderMask::none;
     std::vector<Losses<float>> losses(static_cast<std::size_t>(shards));
     std::vector<int> correct(static_cast<std::size_t>(shards), 0);
+    for (Shard& shard : shards_) shard.times = StageTimes{};
 
-    run_in_parallel(shards, [&](int k) {
-        const auto [first, last] = shard_range(batch, shards, k);
-        TrainWorkspace<float>& ws = workspaces_[static_cast<std::size_t>(k)];
-        const std::vector<int> shard_labels(labels.begin() + first, labels.begin() + last);
-        const Tensor<float, 4> shard = shards == 1 ? images : slice_batch(images, first, last);
-        model_forward(config_, params_, shard, mask, shard_labels, ws.state);
-        losses[k] = model_loss(config_, ws.state, shard_labels);
-        model_backward(config_, params_, ws.state, shard_labels, ws.grads);
+    pool_.run(shards, [&](int k) {
+        Shard& shard = shards_[static_cast<std::size_t>(k)];
+        const StageRecording recording(stage_times_ ? &shard.times : nullptr);
+        const auto [first, last] = part_range(batch, shards, k);
+        shard.labels.assign(labels.begin() + first, labels.begin() + last);
+        const Tensor<float, 4>& input = shards == 1 ? images : (copy_shard(images, first, last, shard.images), shard.images);
+        TrainWorkspace<float>& ws = shard.workspace;
+        model_forward(config_, params_, input, mask, shard.labels, ws.state);
+        losses[k] = model_loss(config_, ws.state, shard.labels);
+        model_backward(config_, params_, ws.state, shard.labels, ws.grads, ws.gradients);
         const std::vector<int> predicted = predicted_classes(ws.state.lengths);
-        for (std::size_t i = 0; i < predicted.size(); ++i) correct[k] += predicted[i] == shard_labels[i];
+        for (std::size_t i = 0; i < predicted.size(); ++i) correct[k] += predicted[i] == shard.labels[i];
     });
 
-    // Each shard's gradient is of its own mean loss; the batch mean weights them by shard size. Summed
-    // in shard order (never in completion order), so the result does not depend on thread timing.
     StepReport report;
-    const Parameters<float>* grads = &workspaces_[0].grads;
-    if (shards > 1) {
-        for (int k = 0; k < shards; ++k) {
-            const auto [first, last] = shard_range(batch, shards, k);
-            const float weight = static_cast<float>(last - first) / static_cast<float>(batch);
-            visit_parameters(
-                [&](const char*, auto& sum, const auto& part) {
-                    if (k == 0) sum = weight * part;
-                    else sum += weight * part;
-                },
-                summed_grads_, workspaces_[static_cast<std::size_t>(k)].grads);
-        }
-        grads = &summed_grads_;
-    }
+    std::vector<float> weights(static_cast<std::size_t>(shards));
     for (int k = 0; k < shards; ++k) {
-        const auto [first, last] = shard_range(batch, shards, k);
+        const auto [first, last] = part_range(batch, shards, k);
         const double weight = double(last - first) / double(batch);
+        weights[k] = static_cast<float>(weight);
         report.margin_loss += weight * losses[k].margin;
         report.reconstruction_loss += weight * losses[k].reconstruction;
         report.correct += correct[k];
     }
-    adam_update(config_, learning_rate, *grads, params_, adam_);
+    update_parameters(learning_rate, weights);
+
+    if (stage_times_) {
+        // The shards ran side by side: a stage took the step as long as it took an average shard.
+        for (const Shard& shard : shards_)
+            for (std::size_t i = 0; i < shard.times.seconds.size(); ++i) stage_times_->seconds[i] += shard.times.seconds[i] / shards;
+    }
     return report;
+}
+
+void CpuBackend::update_parameters(double learning_rate, const std::vector<float>& shard_weights) {
+    const int shards = static_cast<int>(shard_weights.size());
+    std::vector<ParameterSlot> slots;
+    visit_parameters(
+        [&](const char*, auto& value, auto& m, auto& v) {
+            slots.push_back({value.data(), m.data(), v.data(), {}, value.size()});
+        },
+        params_, adam_.first_moment, adam_.second_moment);
+    for (int k = 0; k < shards; ++k) {
+        std::size_t index = 0;
+        visit_parameters([&](const char*, const auto& grad) { slots[index++].shard_grads.push_back(grad.data()); },
+                         shards_[static_cast<std::size_t>(k)].workspace.grads);
+    }
+    std::size_t total = 0;
+    for (const ParameterSlot& slot : slots) total += slot.size;
+
+    adam_.step += 1;
+    const AdamStep<float> step = adam_step<float>(config_, learning_rate, adam_.step);
+    // Every thread sums the shards' gradients and updates the parameters over its own slice of all the
+    // parameters, a chunk at a time so the sum is still in L1 when Adam reads it. Each element is
+    // summed in shard order whatever the timing: the same thread count gives the same bits.
+    pool_.run(threads_, [&](int k) {
+        const StageRecording recording(k == 0 ? stage_times_ : nullptr);  // the calling thread
+        StageTimer timer(Stage::adam);
+        const auto [first, last] = part_range(total, threads_, k);
+        constexpr std::size_t chunk = 2048;
+        float summed[chunk];
+        std::size_t offset = 0;
+        for (const ParameterSlot& slot : slots) {
+            const std::size_t begin = std::max(first, offset), end = std::min(last, offset + slot.size);
+            for (std::size_t i = begin; i < end; i += chunk) {
+                const std::size_t n = std::min(chunk, end - i), at = i - offset;
+                const float* grad = slot.shard_grads[0] + at;
+                if (shards > 1) {
+                    for (std::size_t j = 0; j < n; ++j) summed[j] = shard_weights[0] * grad[j];
+                    for (int s = 1; s < shards; ++s)
+                        for (std::size_t j = 0; j < n; ++j) summed[j] += shard_weights[s] * slot.shard_grads[s][at + j];
+                    grad = summed;
+                }
+                adam_update_slice(step, grad, slot.value + at, slot.first_moment + at, slot.second_moment + at, n);
+            }
+            offset += slot.size;
+        }
+    });
 }
 
 Tensor<float, 2> CpuBackend::capsule_lengths(const Tensor<float, 4>& images) {
@@ -128,10 +147,12 @@ Tensor<float, 2> CpuBackend::capsule_lengths(const Tensor<float, 4>& images) {
     Tensor<float, 2> lengths = xt::zeros<float>({batch, std::size_t(digit_classes)});
     if (batch == 0) return lengths;
     const int shards = static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(threads_), batch));
-    run_in_parallel(shards, [&](int k) {
-        const auto [first, last] = shard_range(batch, shards, k);
-        ForwardState<float>& state = workspaces_[static_cast<std::size_t>(k)].state;
-        model_forward(config_, params_, shards == 1 ? images : slice_batch(images, first, last), DecoderMask::none, {}, state);
+    pool_.run(shards, [&](int k) {
+        Shard& shard = shards_[static_cast<std::size_t>(k)];
+        const auto [first, last] = part_range(batch, shards, k);
+        ForwardState<float>& state = shard.workspace.state;
+        const Tensor<float, 4>& input = shards == 1 ? images : (copy_shard(images, first, last, shard.images), shard.images);
+        model_forward(config_, params_, input, DecoderMask::none, {}, state);
         std::copy(state.lengths.begin(), state.lengths.end(), lengths.data() + first * digit_classes);
     });
     return lengths;

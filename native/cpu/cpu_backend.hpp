@@ -1,17 +1,18 @@
-// The CPU training backend: data parallel over the batch. Each of N threads runs the core's forward
-// and backward pass on a contiguous shard of the batch with its own workspace; the shard gradients are
-// combined in a fixed order (weighted by shard size, since the losses are batch means) and one Adam
-// update follows. The per-capsule GEMMs are far too small to split across threads, which is why
-// OpenBLAS's own threading gains nothing here (bench/README.md) and is switched off while N > 1.
-// For a fixed thread count every step is deterministic, so a resumed run repeats an uninterrupted one
-// bit for bit.
+// The CPU training backend: data parallel over the batch. Each of N threads (a pool that lives as long
+// as the backend) runs the core's forward and backward pass on a contiguous shard of the batch with its
+// own workspace; then every thread takes a slice of the parameters, sums the shards' gradients there in
+// a fixed order (weighted by shard size, since the losses are batch means) and applies Adam to it. The
+// GEMMs are the core's xsimd ones, one per shard and layer over all of the shard's images (the
+// constructor says why not OpenBLAS). For a fixed thread count every step is deterministic, so a
+// resumed run repeats an uninterrupted one bit for bit.
 #pragma once
 
-#include <functional>
 #include <vector>
 
 #include "backend/training_backend.hpp"
+#include "capsnet/profile.hpp"
 #include "capsnet/training.hpp"
+#include "cpu/thread_pool.hpp"
 
 namespace capsnet {
 
@@ -28,18 +29,35 @@ public:
     const Parameters<float>& parameters() override { return params_; }
     const AdamState<float>& adam_state() override { return adam_; }
     int threads() const { return threads_; }
+    // From now on every train_step adds the seconds of its stages to *times (nullptr: stop). Stages that
+    // the threads run side by side count the mean over the threads.
+    void record_stages(StageTimes* times) { stage_times_ = times; }
 
 private:
+    // One thread's part of a step: its shard of the batch and what the passes over it keep.
+    struct Shard {
+        TrainWorkspace<float> workspace;
+        Tensor<float, 4> images;
+        std::vector<int> labels;
+        StageTimes times;
+    };
+    // One parameter tensor with its Adam moments and every shard's gradient of it.
+    struct ParameterSlot {
+        float* value;
+        float* first_moment;
+        float* second_moment;
+        std::vector<const float*> shard_grads;
+        std::size_t size;
+    };
+    void update_parameters(double learning_rate, const std::vector<float>& shard_weights);
+
     int threads_;
+    ThreadPool pool_;
     Config config_;
     Parameters<float> params_;
     AdamState<float> adam_;
-    std::vector<TrainWorkspace<float>> workspaces_;  // one per thread
-    Parameters<float> summed_grads_;
+    std::vector<Shard> shards_;  // one per thread
+    StageTimes* stage_times_ = nullptr;
 };
-
-// Runs job(0) .. job(count - 1) on `count` threads (the calling thread takes job 0) and rethrows the
-// first exception any of them threw.
-void run_in_parallel(int count, const std::function<void(int)>& job);
 
 }  // namespace capsnet

@@ -2,6 +2,7 @@
 #include "cpu/gemm_openblas.hpp"
 
 #include <cassert>
+#include <type_traits>
 
 #include <cblas.h>
 
@@ -37,7 +38,24 @@ void gemm_openblas_f64(bool trans_a, bool trans_b, int m, int n, int k, double a
                 at_least_one(lda), b, at_least_one(ldb), beta, c, ldc);
 }
 
+template <class T>
+void gemm_by_shape(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb,
+                   T beta, T* c, int ldc) {
+    if (gemm_by_shape_uses_xsimd(m, n, k))
+        gemm_xsimd<T>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else if constexpr (std::is_same_v<T, float>)
+        gemm_openblas_f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        gemm_openblas_f64(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 }  // namespace
+
+bool gemm_by_shape_uses_xsimd(int m, int, int k) { return m <= 8 || k <= 32; }
+
+GemmBackend gemm_by_shape_backend() { return {"openblas+xsimd", gemm_by_shape<float>, gemm_by_shape<double>}; }
+
+void gemm_use_by_shape() { gemm_set_backend(gemm_by_shape_backend()); }
 
 GemmBackend gemm_openblas_backend() { return {"openblas", gemm_openblas_f32, gemm_openblas_f64}; }
 

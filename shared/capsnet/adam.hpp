@@ -25,4 +25,20 @@ template <class T>
 void adam_update(const Config& config, double learning_rate, const Parameters<T>& grads, Parameters<T>& params,
                  AdamState<T>& state);
 
+// The same update in pieces, for a caller that spreads the parameters over threads: the scalars of
+// step t (after state.step has been incremented to t), then any slice of any tensor.
+template <class T>
+struct AdamStep {
+    T beta1, beta2, epsilon;
+    T step_size;             // lr / (1 - b1^t)
+    T inv_sqrt_correction2;  // 1 / sqrt(1 - b2^t)
+};
+
+template <class T>
+AdamStep<T> adam_step(const Config& config, double learning_rate, std::int64_t t);
+
+// p, m, v and g are n consecutive elements of one tensor and of its moments and gradient.
+template <class T>
+void adam_update_slice(const AdamStep<T>& step, const T* g, T* p, T* m, T* v, std::size_t n);
+
 }  // namespace capsnet

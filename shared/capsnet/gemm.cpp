@@ -16,11 +16,7 @@
 #include <utility>
 #include <vector>
 
-#if defined(CAPSNET_NO_SIMD)
-#include <memory>
-#else
-#include <xsimd/xsimd.hpp>
-#endif
+#include "capsnet/simd.hpp"
 
 #if defined(__SSE2__)
 // Only for the transposing pack; Emscripten maps these to wasm SIMD128 (with -msimd128 -msse4.1).
@@ -28,37 +24,6 @@
 #endif
 
 namespace capsnet {
-
-#if defined(CAPSNET_NO_SIMD)
-// The wasm build without SIMD128 (CAPSNET_WASM_SIMD=OFF) runs the same blocked algorithm on one-lane
-// "batches". One lane keeps the 6 x 2 micro-tile within V8's 16 float registers; a four-float stand-in
-// (48 accumulators) measured no faster under node.
-namespace simd {
-
-template <class T>
-struct batch {
-    static constexpr std::size_t size = 1;
-    T value;
-    batch() = default;
-    explicit batch(T x) : value(x) {}
-    static batch load_unaligned(const T* p) { return batch(*p); }
-    void store_unaligned(T* p) const { *p = value; }
-    friend batch operator*(batch x, batch y) { return batch(x.value * y.value); }
-};
-
-template <class T>
-batch<T> fma(batch<T> x, batch<T> y, batch<T> z) { return batch<T>(x.value * y.value + z.value); }
-
-template <class T>
-T hadd(batch<T> x) { return x.value; }
-
-template <class T, std::size_t>
-using aligned_allocator = std::allocator<T>;
-
-}  // namespace simd
-#else
-namespace simd = xsimd;
-#endif
 
 // ---------------------------------------------------------------------------------------------------
 // Reference

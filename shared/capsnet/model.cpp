@@ -6,6 +6,7 @@
 #include "capsnet/capsules.hpp"
 #include "capsnet/layers.hpp"
 #include "capsnet/losses.hpp"
+#include "capsnet/profile.hpp"
 
 namespace capsnet {
 
@@ -35,17 +36,34 @@ template <class T>
 void model_forward(const Config& config, const Parameters<T>& params, const Tensor<T, 4>& images, DecoderMask mask,
                    const std::vector<int>& labels, ForwardState<T>& state) {
     state.images = images;
-    conv2d_forward(images, params.conv1_weight, params.conv1_bias, 1, state.conv1_out);
-    leaky_relu_inplace(state.conv1_out, T(config.conv1_leaky_slope));
-    conv2d_forward(state.conv1_out, params.primary_weight, params.primary_bias, primary_stride, state.primary_out);
-    primary_capsules_forward(state.primary_out, primary_dims, config.squash_primary, state.primary_raw,
-                             state.primary_capsules);
-    predictions_forward(state.primary_capsules, params.digit_weight, params.digit_bias, state.u_hat);
-    routing_forward(state.u_hat, config.routing_iterations, state.routing, state.digit_capsules);
-    capsule_lengths(state.digit_capsules, state.lengths);
+    {
+        StageTimer timer(Stage::conv1_forward);
+        conv2d_forward(images, params.conv1_weight, params.conv1_bias, 1, state.conv1_out);
+        leaky_relu_inplace(state.conv1_out, T(config.conv1_leaky_slope));
+    }
+    {
+        StageTimer timer(Stage::conv2_forward);
+        conv2d_forward(state.conv1_out, params.primary_weight, params.primary_bias, primary_stride, state.primary_out,
+                       &state.primary_patch_rows);
+    }
+    {
+        StageTimer timer(Stage::primary_capsules);
+        primary_capsules_forward(state.primary_out, primary_dims, config.squash_primary, state.primary_raw,
+                                 state.primary_capsules);
+    }
+    {
+        StageTimer timer(Stage::predictions_forward);
+        predictions_forward(state.primary_capsules, params.digit_weight, params.digit_bias, state.u_hat);
+    }
+    {
+        StageTimer timer(Stage::routing_forward);
+        routing_forward(state.u_hat, config.routing_iterations, state.routing, state.digit_capsules);
+        capsule_lengths(state.digit_capsules, state.lengths);
+    }
 
     state.mask_labels.clear();
     if (mask == DecoderMask::none) return;
+    StageTimer timer(Stage::decoder);
     const std::size_t B = images.shape(0);
     if (mask == DecoderMask::labels) {
         if (labels.size() != B) throw Error("model: " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(B));
@@ -65,6 +83,7 @@ void model_forward(const Config& config, const Parameters<T>& params, const Tens
 
 template <class T>
 Losses<T> model_loss(const Config& config, const ForwardState<T>& state, const std::vector<int>& labels) {
+    StageTimer timer(Stage::losses);
     Losses<T> losses;
     losses.margin = margin_loss_forward(state.lengths, labels, config);
     if (config.reconstruct && !state.mask_labels.empty())
@@ -75,44 +94,74 @@ Losses<T> model_loss(const Config& config, const ForwardState<T>& state, const s
 template <class T>
 void model_backward(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
                     const std::vector<int>& labels, Parameters<T>& grads) {
+    BackwardState<T> gradients;
+    model_backward(config, params, state, labels, grads, gradients);
+}
+
+template <class T>
+void model_backward(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
+                    const std::vector<int>& labels, Parameters<T>& grads, BackwardState<T>& g) {
     if (grads.conv1_weight.size() != params.conv1_weight.size() || grads.digit_weight.shape() != params.digit_weight.shape())
         grads = parameters_zeros<T>(config);
     else
         parameters_fill_zero(grads);
 
-    Tensor<T, 3> v_grad = xt::zeros<T>(state.digit_capsules.shape());
-    margin_loss_backward(state.digit_capsules, state.lengths, labels, config, v_grad);
+    Tensor<T, 3>& v_grad = g.digit_capsules;
+    v_grad.resize(state.digit_capsules.shape());
+    v_grad.fill(T(0));
+    {
+        StageTimer timer(Stage::losses);
+        margin_loss_backward(state.digit_capsules, state.lengths, labels, config, v_grad);
+    }
 
     if (config.reconstruct && !state.mask_labels.empty()) {
-        Tensor<T, 2> out_grad, hidden2_grad, hidden1_grad, input_grad;
-        reconstruction_loss_backward(state.reconstruction, state.images, T(config.reconstruction_weight), out_grad);
-        sigmoid_backward_inplace(state.reconstruction, out_grad);
-        linear_backward(state.decoder_hidden2, params.decoder2_weight, out_grad, grads.decoder2_weight,
-                        grads.decoder2_bias, &hidden2_grad);
-        leaky_relu_backward_inplace(state.decoder_hidden2, hidden2_grad, T(0));
-        linear_backward(state.decoder_hidden1, params.decoder1_weight, hidden2_grad, grads.decoder1_weight,
-                        grads.decoder1_bias, &hidden1_grad);
-        leaky_relu_backward_inplace(state.decoder_hidden1, hidden1_grad, T(0));
-        linear_backward(state.decoder_input, params.decoder0_weight, hidden1_grad, grads.decoder0_weight,
-                        grads.decoder0_bias, &input_grad);
+        StageTimer timer(Stage::decoder);
+        {
+            StageTimer loss_timer(Stage::losses);
+            reconstruction_loss_backward(state.reconstruction, state.images, T(config.reconstruction_weight), g.reconstruction);
+        }
+        sigmoid_backward_inplace(state.reconstruction, g.reconstruction);
+        linear_backward(state.decoder_hidden2, params.decoder2_weight, g.reconstruction, grads.decoder2_weight,
+                        grads.decoder2_bias, &g.decoder_hidden2);
+        leaky_relu_backward_inplace(state.decoder_hidden2, g.decoder_hidden2, T(0));
+        linear_backward(state.decoder_hidden1, params.decoder1_weight, g.decoder_hidden2, grads.decoder1_weight,
+                        grads.decoder1_bias, &g.decoder_hidden1);
+        leaky_relu_backward_inplace(state.decoder_hidden1, g.decoder_hidden1, T(0));
+        linear_backward(state.decoder_input, params.decoder0_weight, g.decoder_hidden1, grads.decoder0_weight,
+                        grads.decoder0_bias, &g.decoder_input);
         // The mask passes the gradient of the kept capsule only.
         for (std::size_t b = 0; b < v_grad.shape(0); ++b) {
             const int j = state.mask_labels[b];
-            for (int d = 0; d < digit_dims; ++d) v_grad(b, j, d) += input_grad(b, j * digit_dims + d);
+            for (int d = 0; d < digit_dims; ++d) v_grad(b, j, d) += g.decoder_input(b, j * digit_dims + d);
         }
     }
 
-    Tensor<T, 4> u_hat_grad, primary_out_grad, conv1_out_grad;
-    routing_backward(state.u_hat, state.routing, v_grad, config.routing_stop_gradient, u_hat_grad);
-    Tensor<T, 3> capsules_grad;
-    predictions_backward(state.primary_capsules, params.digit_weight, u_hat_grad, grads.digit_weight, grads.digit_bias,
-                         capsules_grad);
-    primary_capsules_backward(state.primary_raw, config.squash_primary, capsules_grad, primary_out_grad,
-                              primary_channels, primary_side, primary_side);
-    conv2d_backward(state.conv1_out, params.primary_weight, primary_stride, primary_out_grad, grads.primary_weight,
-                    grads.primary_bias, &conv1_out_grad);
-    leaky_relu_backward_inplace(state.conv1_out, conv1_out_grad, T(config.conv1_leaky_slope));
-    conv2d_backward(state.images, params.conv1_weight, 1, conv1_out_grad, grads.conv1_weight, grads.conv1_bias,
+    {
+        StageTimer timer(Stage::routing_backward);
+        routing_backward(state.u_hat, state.routing, v_grad, config.routing_stop_gradient, g.u_hat);
+    }
+    {
+        StageTimer timer(Stage::predictions_backward);
+        predictions_backward(state.primary_capsules, params.digit_weight, g.u_hat, grads.digit_weight,
+                             grads.digit_bias, g.primary_capsules);
+    }
+    {
+        StageTimer timer(Stage::primary_capsules);
+        primary_capsules_backward(state.primary_raw, config.squash_primary, g.primary_capsules, g.primary_out,
+                                  primary_channels, primary_side, primary_side);
+    }
+    {
+        // conv2d_backward times its input-gradient part as Stage::conv2_input_grad itself.
+        StageTimer timer(Stage::conv2_weight_grad);
+        conv2d_backward(state.conv1_out, params.primary_weight, primary_stride, g.primary_out, grads.primary_weight,
+                        grads.primary_bias, &g.conv1_out, &state.primary_patch_rows);
+    }
+    {
+        StageTimer timer(Stage::conv2_input_grad);
+        leaky_relu_backward_inplace(state.conv1_out, g.conv1_out, T(config.conv1_leaky_slope));
+    }
+    StageTimer timer(Stage::conv1_weight_grad);
+    conv2d_backward(state.images, params.conv1_weight, 1, g.conv1_out, grads.conv1_weight, grads.conv1_bias,
                     static_cast<Tensor<T, 4>*>(nullptr));
 }
 
@@ -124,7 +173,9 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
                                    const std::vector<int>&, ForwardState<T>&);                                    \
     template Losses<T> model_loss<T>(const Config&, const ForwardState<T>&, const std::vector<int>&);             \
     template void model_backward<T>(const Config&, const Parameters<T>&, const ForwardState<T>&,                  \
-                                    const std::vector<int>&, Parameters<T>&);
+                                    const std::vector<int>&, Parameters<T>&);                                     \
+    template void model_backward<T>(const Config&, const Parameters<T>&, const ForwardState<T>&,                  \
+                                    const std::vector<int>&, Parameters<T>&, BackwardState<T>&);
 CAPSNET_INSTANTIATE(float)
 CAPSNET_INSTANTIATE(double)
 #undef CAPSNET_INSTANTIATE

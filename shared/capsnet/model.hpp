@@ -16,6 +16,7 @@ template <class T>
 struct ForwardState {
     Tensor<T, 4> images;             // [B, 1, 28, 28]
     Tensor<T, 4> conv1_out;          // [B, 256, 20, 20], after the activation
+    Tensor<T, 2> primary_patch_rows; // [B * 36, 20736]: conv2's input patches, kept for its weight gradient
     Tensor<T, 4> primary_out;        // [B, 256, 6, 6]
     Tensor<T, 3> primary_raw;        // [B, 1152, 8], before the optional squash
     Tensor<T, 3> primary_capsules;   // [B, 1152, 8]
@@ -29,6 +30,21 @@ struct ForwardState {
     Tensor<T, 2> decoder_hidden1;    // [B, 512]
     Tensor<T, 2> decoder_hidden2;    // [B, 1024]
     Tensor<T, 2> reconstruction;     // [B, 784]
+};
+
+// The gradients of the activations (named as in ForwardState), kept only so that a training loop can
+// reuse their storage from step to step.
+template <class T>
+struct BackwardState {
+    Tensor<T, 3> digit_capsules;     // [B, 10, 16]
+    Tensor<T, 2> reconstruction;     // [B, 784]
+    Tensor<T, 2> decoder_hidden2;    // [B, 1024]
+    Tensor<T, 2> decoder_hidden1;    // [B, 512]
+    Tensor<T, 2> decoder_input;      // [B, 160]
+    Tensor<T, 4> u_hat;              // [B, 1152, 10, 16]
+    Tensor<T, 3> primary_capsules;   // [B, 1152, 8]
+    Tensor<T, 4> primary_out;        // [B, 256, 6, 6]
+    Tensor<T, 4> conv1_out;          // [B, 256, 20, 20]
 };
 
 template <class T>
@@ -56,6 +72,10 @@ Losses<T> model_loss(const Config& config, const ForwardState<T>& state, const s
 template <class T>
 void model_backward(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
                     const std::vector<int>& labels, Parameters<T>& grads);
+// The same, with the activations' gradients in `gradients` (reused storage).
+template <class T>
+void model_backward(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
+                    const std::vector<int>& labels, Parameters<T>& grads, BackwardState<T>& gradients);
 
 // The decoder alone, on any [B, 160] input: reconstructions for the visualisations.
 template <class T>

@@ -44,4 +44,12 @@ template <class T>
 void routing_backward(const Tensor<T, 4>& u_hat, const RoutingState<T>& state, const Tensor<T, 3>& v_grad,
                       bool stop_gradient, Tensor<T, 4>& u_hat_grad);
 
+// The same two functions written loop by loop after the equations above: the readable ground truth
+// that the tests hold the fused versions to (routing.cpp says what the fusion changes).
+template <class T>
+void routing_forward_reference(const Tensor<T, 4>& u_hat, int iterations, RoutingState<T>& state, Tensor<T, 3>& v);
+template <class T>
+void routing_backward_reference(const Tensor<T, 4>& u_hat, const RoutingState<T>& state, const Tensor<T, 3>& v_grad,
+                                bool stop_gradient, Tensor<T, 4>& u_hat_grad);
+
 }  // namespace capsnet

@@ -15,7 +15,7 @@ Losses<T> train_step(const Config& config, double learning_rate, const Tensor<T,
     const DecoderMask mask = config.reconstruct ? DecoderMask::labels : DecoderMask::none;
     model_forward(config, params, images, mask, labels, workspace.state);
     const Losses<T> losses = model_loss(config, workspace.state, labels);
-    model_backward(config, params, workspace.state, labels, workspace.grads);
+    model_backward(config, params, workspace.state, labels, workspace.grads, workspace.gradients);
     adam_update(config, learning_rate, workspace.grads, params, adam);
     return losses;
 }

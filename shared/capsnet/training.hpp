@@ -14,7 +14,8 @@ namespace capsnet {
 template <class T>
 struct TrainWorkspace {
     ForwardState<T> state;
-    Parameters<T> grads;
+    BackwardState<T> gradients;  // of the activations
+    Parameters<T> grads;         // of the parameters
 };
 
 // Forward with the labels as decoder mask, loss, backward, Adam update. Returns the batch's losses
