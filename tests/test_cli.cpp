@@ -1,5 +1,5 @@
 // The `capsnet` subcommands driven in-process: argument errors, resume equivalence, the PNG outputs of
-// visualize, and export. Training runs use a few dozen MNIST images so each takes about a second.
+// visualize, export, plot and --init-from. Training runs use a few dozen MNIST images so each takes about a second.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include "capsnet/checkpoint.hpp"
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/curves.hpp"
 #include "cli/png.hpp"
 #include "mnist_fixture.hpp"
 #include "training_run_compare.hpp"
@@ -199,4 +200,59 @@ TEST_CASE("cli: export writes a loadable F16 / I8 model a quarter or half the si
         CHECK(model_load(out).config.preset == Preset::seed);
     }
     CHECK_THROWS_AS(export_command({"--model", model, "--out", model}), UsageError);
+}
+
+TEST_CASE("cli: train draws curves.png after every epoch; plot redraws and overlays runs", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string dir = scratch("curves");
+    REQUIRE(train_command(tiny_run(dir, {"--epochs", "2"})) == 0);
+    const RgbImage drawn = png_read(dir + "/curves.png");
+    CHECK(drawn.width == 1200);
+    CHECK(drawn.height == 1040);
+    // The log it was drawn from: two epochs, the best one by validation accuracy.
+    const RunLog run = read_run_log(dir);
+    REQUIRE(run.rows.size() == 2);
+    CHECK(run.name == "curves");
+    const int best = run.rows[1].validation_accuracy > run.rows[0].validation_accuracy ? 2 : 1;
+    CHECK(run.best_epoch() == best);
+    CHECK(checkpoint_load(dir + "/checkpoint.safetensors").progress.best_epoch + 1 == best);
+    // Not a blank page: the curves and the text put colour on it.
+    const std::size_t coloured = std::count_if(drawn.pixels.begin(), drawn.pixels.end(), [](std::uint8_t p) { return p < 200; });
+    CHECK(coloured > 10000);
+
+    fs::remove(dir + "/curves.png");
+    REQUIRE(plot_command({"--run", dir}) == 0);
+    CHECK(png_read(dir + "/curves.png").pixels == drawn.pixels);  // the same picture from the same log
+    const std::string overlay = dir + "/two.png";
+    REQUIRE(plot_command({"--run", dir + "," + dir, "--out", overlay}) == 0);
+    CHECK(png_read(overlay).pixels != drawn.pixels);  // a second legend entry at least
+    CHECK_THROWS_WITH(plot_command({"--run", dir + "/no-such-run"}), Catch::Contains("log.csv"));
+    CHECK_THROWS_AS(plot_command({}), UsageError);
+}
+
+TEST_CASE("cli: --init-from starts from a model's weights with a fresh Adam, recorded in the files", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string dir = scratch("init-from");
+    const std::string source = write_random_model(dir);
+    const Model start = model_load(source);
+    const std::string run = dir + "/run";
+    REQUIRE(train_command(tiny_run(run, {"--init-from", source, "--epochs", "1", "--stop-after-steps", "1"})) == 0);
+    const Checkpoint after_one = checkpoint_load(run + "/checkpoint.safetensors");
+    CHECK(after_one.model.config.init_from == source);
+    CHECK(after_one.adam.step == 1);
+    // One Adam step from the source weights: Adam's first step moves each weight by at most lr (1e-3)
+    // and by about lr where the gradient is not tiny, so the weights are close to the source's and far
+    // from a fresh initialisation's Uniform(-0.05, 0.05) draw.
+    const float moved = xt::amax(xt::abs(after_one.model.params.primary_weight - start.params.primary_weight))();
+    CHECK(moved > 0.0f);
+    CHECK(moved <= 1.001e-3f);
+    // The record survives --resume and reaches the model files.
+    REQUIRE(train_command(tiny_run(run, {"--resume"})) == 0);
+    CHECK(model_load(run + "/model.safetensors").config.init_from == source);
+    CHECK(model_load(run + "/best.safetensors").config.init_from == source);
+    CHECK_THROWS_WITH(train_command(tiny_run(dir + "/other", {"--init-from", source, "--preset", "paper"})),
+                      Catch::Contains("holds a seed model"));
+    CHECK_THROWS_WITH(train_command(tiny_run(run, {"--resume", "--init-from", source})), Catch::Contains("--init-from"));
+    CHECK_THROWS_WITH(train_command(tiny_run(dir + "/missing", {"--init-from", dir + "/nothing.safetensors"})),
+                      Catch::Contains("nothing.safetensors"));
 }

@@ -12,5 +12,6 @@ int train_command(const std::vector<std::string>& args);
 int eval_command(const std::vector<std::string>& args);
 int visualize_command(const std::vector<std::string>& args);
 int export_command(const std::vector<std::string>& args);
+int plot_command(const std::vector<std::string>& args);
 
 }  // namespace capsnet::cli

@@ -19,6 +19,7 @@ const char* usage =
     "  eval        test accuracy, error, confusion matrix and images/s of a model file\n"
     "  visualize   the mask grid (vis_all.png) and dimension sweeps (vis_tweaked0..9.png)\n"
     "  export      write a smaller F16 or I8 copy of a model (for the web) and report its accuracy change\n"
+    "  plot        learning curves of one or several runs (curves.png) from their log.csv\n"
     "\n"
     "Run 'capsnet <command> --help' for a command's options.\n";
 
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
         if (command == "eval") return eval_command(args);
         if (command == "visualize") return visualize_command(args);
         if (command == "export") return export_command(args);
+        if (command == "plot") return plot_command(args);
         std::fprintf(stderr, "capsnet: unknown command '%s'\n\n%s", command.c_str(), usage);
         return 2;
     } catch (const UsageError& error) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 
 #include <xtensor/xview.hpp>
 
@@ -12,6 +13,7 @@
 #include "capsnet/weights.hpp"
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/curves.hpp"
 #include "cli/evaluation.hpp"
 #include "cli/png.hpp"
 #include "cpu/gemm_openblas.hpp"
@@ -228,6 +230,38 @@ int export_command(const std::vector<std::string>& arguments) {
     std::printf("test accuracy on %zu images: source %.2f%% (%lld right), %s %.2f%% (%lld right): change %+.2f points\n",
                 limit, 100 * before.accuracy(), static_cast<long long>(before.correct), dtype_text.c_str(),
                 100 * after.accuracy(), static_cast<long long>(after.correct), 100 * (after.accuracy() - before.accuracy()));
+    return 0;
+}
+
+}  // namespace capsnet::cli
+
+namespace capsnet::cli {
+
+int plot_command(const std::vector<std::string>& arguments) {
+    ArgParser parser("plot",
+                     "Draws the learning curves of training runs from their log.csv: training loss, train / validation /\n"
+                     "test error and learning rate per epoch, the best validation epoch marked. capsnet train redraws\n"
+                     "DIR/curves.png after every epoch; this redraws it, or overlays several runs in one picture.");
+    parser.option("run", "DIR[,DIR...]", "", "run folders (capsnet train --save); several, separated by commas, are overlaid")
+        .option("out", "FILE", "", "PNG to write [default: DIR/curves.png for one run, curves.png for several]")
+        .example("capsnet plot --run runs/seed")
+        .example("capsnet plot --run runs/b64,runs/b128,runs/b256 --out study.png");
+    const ParsedArgs args = parser.parse(arguments);
+    if (args.help) {
+        std::fputs(parser.help().c_str(), stdout);
+        return 0;
+    }
+    if (!args.given("run")) throw UsageError("--run DIR is required");
+    std::vector<RunLog> runs;
+    std::stringstream list(args.text("run"));
+    for (std::string dir; std::getline(list, dir, ',');)
+        if (!dir.empty()) runs.push_back(read_run_log(dir));
+    if (runs.empty()) throw UsageError("--run names no folder");
+    const std::string out = args.given("out") ? args.text("out")
+                            : runs.size() == 1 ? (fs::path(args.text("run")) / "curves.png").string()
+                                               : std::string("curves.png");
+    png_write(out, plot_curves(runs));
+    std::printf("wrote %s (%zu run%s)\n", out.c_str(), runs.size(), runs.size() == 1 ? "" : "s");
     return 0;
 }
 

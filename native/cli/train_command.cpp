@@ -16,6 +16,7 @@
 #include "capsnet/checkpoint.hpp"
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/curves.hpp"
 #include "cli/evaluation.hpp"
 #include "cli/progress.hpp"
 
@@ -43,7 +44,8 @@ ArgParser train_parser() {
                      "  checkpoint.safetensors  weights + Adam state + position (every epoch, every --checkpoint-minutes, on Ctrl-C)\n"
                      "  model.safetensors       the latest weights (load with eval, visualize, export, or PyTorch)\n"
                      "  best.safetensors        the weights of the epoch with the best validation accuracy\n"
-                     "  log.csv                 one row per epoch: losses, accuracies, learning rate, time");
+                     "  log.csv                 one row per epoch: losses, accuracies, learning rate, time\n"
+                     "  curves.png              the learning curves of log.csv, redrawn after every epoch (capsnet plot)");
     parser.option("preset", "NAME", "seed", "model and training preset: seed (the Chainer reference) or paper")
         .option("epochs", "N", "30", "epochs to train (with --resume: the new total)")
         .option("batch-size", "N", "", "images per step [default: the preset's, 256]")
@@ -57,6 +59,7 @@ ArgParser train_parser() {
         .option("threads", "N", "0", "CPU threads (0: all cores)")
         .option("save", "DIR", "saved_model", "output folder")
         .flag("resume", "continue the run in --save from its checkpoint")
+        .option("init-from", "MODEL", "", "start from the weights of a model file (any dtype; Adam starts fresh); recorded in every file the run writes")
         .option("data", "DIR", default_data_dir(), "folder with the MNIST IDX files ($CAPSNET_DATA_DIR)")
         .option("validation", "N", "5000", "training images held out for validation, right after the ones trained on (by default the last N)")
         .option("train-limit", "N", "0", "train on only the first N training images (0: all but the validation set)")
@@ -66,7 +69,8 @@ ArgParser train_parser() {
         .option("stop-after-steps", "N", "0", "stop with a checkpoint after N steps of this invocation, as an interruption would (0: never)")
         .example("capsnet train --save runs/seed                 # seed preset, 30 epochs, all cores")
         .example("capsnet train --save runs/seed --resume --epochs 50")
-        .example("capsnet train --preset paper --device cuda --save runs/paper");
+        .example("capsnet train --preset paper --device cuda --save runs/paper")
+        .example("capsnet train --init-from web/model/capsnet-seed-i8.safetensors --lr 0.0005 --save runs/warm");
     return parser;
 }
 
@@ -160,8 +164,20 @@ int train_command(const std::vector<std::string>& arguments) {
     } else if (fs::exists(paths.checkpoint)) {
         throw UsageError(paths.checkpoint + " already exists: add --resume to continue that run, or choose another --save folder");
     }
+    // --init-from: the weights of a model file, its preset unless --preset names one (which must match).
+    const std::string init_from = args.text("init-from");
+    Model initial;
+    if (!init_from.empty()) {
+        if (resume) throw UsageError("--init-from starts a new run; --resume continues one from its checkpoint (use one of them)");
+        initial = model_load(init_from);
+        if (args.given("preset") && preset_from_name(args.text("preset")) != initial.config.preset)
+            throw UsageError("--init-from " + init_from + " holds a " + preset_name(initial.config.preset) +
+                             " model but --preset is " + args.text("preset"));
+    }
     Config config = resume && !args.given("preset") ? checkpoint.model.config
+                    : !init_from.empty()            ? config_for_preset(initial.config.preset)
                                                     : config_for_preset(preset_from_name(args.text("preset")));
+    config.init_from = resume ? config.init_from : init_from;
     if (args.given("batch-size")) config.batch_size = static_cast<int>(args.integer("batch-size", 1, 65536));
     if (args.given("lr")) config.learning_rate = static_cast<float>(args.number("lr", 1e-9, 1.0));
     if (args.given("lr-decay")) config.lr_decay = static_cast<float>(args.number("lr-decay", 1e-6, 1.0));
@@ -204,7 +220,7 @@ int train_command(const std::vector<std::string>& arguments) {
         if (ec || !fs::is_directory(save_dir)) throw Error(save_dir + ": cannot create the output folder (" + ec.message() + ")");
         Rng init_rng(derived_seed(data.seed, init_stream));
         checkpoint.model.config = config;
-        checkpoint.model.params = parameters_init<float>(config, init_rng);
+        checkpoint.model.params = init_from.empty() ? parameters_init<float>(config, init_rng) : initial.params;
         checkpoint.adam = adam_init<float>(config);
         checkpoint.data = data;
         checkpoint.progress.epochs = epochs;
@@ -228,6 +244,8 @@ int train_command(const std::vector<std::string>& arguments) {
     std::printf("  %lld training images (%lld steps of %zu per epoch), %lld validation, %lld test; saving to %s\n",
                 static_cast<long long>(data.train_images), static_cast<long long>(steps_per_epoch), batch_size,
                 static_cast<long long>(data.validation_images), static_cast<long long>(data.test_images), save_dir.c_str());
+    if (!config.init_from.empty())
+        std::printf("  weights initialised from %s%s\n", config.init_from.c_str(), resume ? "" : " (Adam starts fresh)");
     if (resume)
         std::printf("  resuming at epoch %d, step %lld of %lld\n", progress.epoch + 1,
                     static_cast<long long>(progress.step_in_epoch), static_cast<long long>(steps_per_epoch));
@@ -347,6 +365,7 @@ int train_command(const std::vector<std::string>& arguments) {
                       reconstruction, margin + reconstruction, train_accuracy, validation_accuracy, test_accuracy,
                       epoch_seconds, rate);
         append_log(paths.log, row);
+        write_run_curves(save_dir);
         model_save(paths.model, latest);
         progress.epoch = epoch + 1;
         progress.step_in_epoch = 0;

@@ -74,6 +74,7 @@ void visit_fields(Config& c, Visitor&& v) {
     v.real("adam_beta2", c.adam_beta2);
     v.real("adam_epsilon", c.adam_epsilon);
     v.integer("max_shift", c.max_shift);
+    v.text("init_from", c.init_from);
 }
 
 struct Writer {
@@ -81,6 +82,9 @@ struct Writer {
     void flag(const char* key, bool value) { out[key] = value ? "true" : "false"; }
     void real(const char* key, float value) { out[key] = number(value); }
     void integer(const char* key, int value) { out[key] = std::to_string(value); }
+    void text(const char* key, const std::string& value) {
+        if (!value.empty()) out[key] = value;  // absent in the files of fresh runs, as before the field existed
+    }
 };
 
 struct Reader {
@@ -116,6 +120,9 @@ struct Reader {
             if (s->empty() || *end != '\0' || parsed < 0 || parsed > 1000000) bad(key, *s, "a small non-negative integer");
             value = static_cast<int>(parsed);
         }
+    }
+    void text(const char* key, std::string& value) const {
+        if (auto s = find(key)) value = *s;
     }
 };
 

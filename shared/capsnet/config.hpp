@@ -59,6 +59,9 @@ struct Config {
     float adam_beta2 = 0.999f;
     float adam_epsilon = 1e-8f;
     int max_shift = 2;        // random translation of each training image, in pixels
+    // The model file a run's weights started from (capsnet train --init-from), "" for a fresh
+    // initialisation. Carried into every file the run writes, so a model says where it came from.
+    std::string init_from;
 };
 
 Config config_for_preset(Preset preset);

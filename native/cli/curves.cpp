@@ -1,0 +1,270 @@
+// Learning curves (curves.hpp): log.csv parsing and a small plotter (lines, log axes, text from
+// stb_easy_font's quads) drawing into an RgbImage.
+#include "cli/curves.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+#include <stb/stb_easy_font.h>
+
+namespace capsnet::cli {
+
+namespace fs = std::filesystem;
+
+int RunLog::best_epoch() const {
+    int best = 0;
+    double best_accuracy = -1;
+    for (const EpochRow& row : rows)
+        if (row.validation_accuracy > best_accuracy) best_accuracy = row.validation_accuracy, best = row.epoch;
+    return best;
+}
+
+RunLog read_run_log(const std::string& run_dir) {
+    const std::string path = (fs::path(run_dir) / "log.csv").string();
+    std::ifstream in(path);
+    if (!in) throw Error(path + ": cannot read the training log (is " + run_dir + " a capsnet train --save folder?)");
+    RunLog run;
+    run.name = fs::path(run_dir).lexically_normal().filename().string();
+    if (run.name.empty() || run.name == ".") run.name = fs::absolute(run_dir).lexically_normal().parent_path().filename().string();
+    std::string line;
+    std::getline(in, line);
+    std::map<std::string, int> column;
+    {
+        std::stringstream header(line);
+        std::string name;
+        for (int i = 0; std::getline(header, name, ','); ++i) column[name] = i;
+    }
+    for (const char* needed : {"epoch", "learning_rate", "train_loss", "train_accuracy", "validation_accuracy", "test_accuracy"})
+        if (!column.count(needed)) throw Error(path + ": the header has no column '" + needed + "'");
+    for (int number = 2; std::getline(in, line); ++number) {
+        if (line.empty()) continue;
+        std::vector<double> values;
+        std::stringstream fields(line);
+        std::string field;
+        while (std::getline(fields, field, ',')) {
+            char* end = nullptr;
+            values.push_back(std::strtod(field.c_str(), &end));
+            if (field.empty() || *end != '\0') throw Error(path + ": line " + std::to_string(number) + ": '" + field + "' is not a number");
+        }
+        auto get = [&](const char* name) {
+            const int i = column.count(name) ? column[name] : -1;
+            if (i < 0) return 0.0;
+            if (i >= static_cast<int>(values.size()))
+                throw Error(path + ": line " + std::to_string(number) + " has " + std::to_string(values.size()) + " fields");
+            return values[static_cast<std::size_t>(i)];
+        };
+        EpochRow row;
+        row.epoch = static_cast<int>(get("epoch"));
+        row.learning_rate = get("learning_rate");
+        row.train_loss = get("train_loss");
+        row.train_accuracy = get("train_accuracy");
+        row.validation_accuracy = get("validation_accuracy");
+        row.test_accuracy = get("test_accuracy");
+        row.epoch_seconds = get("epoch_seconds");
+        run.rows.push_back(row);
+    }
+    return run;
+}
+
+namespace {
+
+using Color = std::array<std::uint8_t, 3>;
+
+const Color white{255, 255, 255}, black{30, 30, 30}, grid{225, 225, 225}, frame{150, 150, 150};
+const Color palette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                         {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
+
+void dot(RgbImage& image, int x, int y, int radius, const Color& c) {
+    image.fill_rect(x - radius, y - radius, 2 * radius + 1, 2 * radius + 1, c[0], c[1], c[2]);
+}
+
+// stb_easy_font draws with quads of whole pixels; each is filled `scale` times larger.
+void text(RgbImage& image, int x, int y, const std::string& s, const Color& c, int scale = 2) {
+    static char buffer[60000];
+    std::string copy = s;
+    const int quads = stb_easy_font_print(0, 0, copy.data(), nullptr, buffer, sizeof buffer);
+    for (int q = 0; q < quads; ++q) {
+        const float* v = reinterpret_cast<const float*>(buffer + q * 64);  // 4 vertices of 16 bytes
+        const float x0 = v[0], y0 = v[1], x1 = v[8], y1 = v[9];
+        image.fill_rect(x + static_cast<int>(x0 * scale), y + static_cast<int>(y0 * scale),
+                        static_cast<int>((x1 - x0) * scale), static_cast<int>((y1 - y0) * scale), c[0], c[1], c[2]);
+    }
+}
+
+int text_width(const std::string& s, int scale = 2) {
+    std::string copy = s;
+    return stb_easy_font_width(copy.data()) * scale;
+}
+
+enum class Dash { solid, dashed, dotted };
+
+// A 2-pixel line from (x0, y0) to (x1, y1); `phase` carries the dash pattern across segments.
+void line(RgbImage& image, double x0, double y0, double x1, double y1, const Color& c, Dash dash, double& phase) {
+    const double length = std::hypot(x1 - x0, y1 - y0);
+    const int steps = std::max(1, static_cast<int>(std::ceil(length)));
+    for (int i = 0; i <= steps; ++i, phase += length / steps) {
+        const double period = dash == Dash::dashed ? 12 : 6, on = dash == Dash::dashed ? 8 : 2;
+        if (dash != Dash::solid && std::fmod(phase, period) >= on) continue;
+        const double t = double(i) / steps;
+        dot(image, static_cast<int>(std::lround(x0 + t * (x1 - x0))), static_cast<int>(std::lround(y0 + t * (y1 - y0))), 1, c);
+    }
+}
+
+std::string tick_label(double value) {
+    char buffer[32];
+    if (value >= 0.01 && value < 1000) std::snprintf(buffer, sizeof buffer, "%g", value);
+    else std::snprintf(buffer, sizeof buffer, "%.0e", value);
+    return buffer;
+}
+
+struct Series {
+    std::vector<std::pair<double, double>> points;  // (epoch, value > 0)
+    Color color;
+    Dash dash;
+};
+
+struct Panel {
+    int left, top, width, height;
+    double x_low, x_high;
+};
+
+// One panel: frame, log-scale y ticks at 1-2-5 x 10^k, x ticks at round epochs, the series, a title.
+void draw_panel(RgbImage& image, const Panel& p, const std::string& title, const std::string& unit,
+                const std::vector<Series>& series, const std::vector<std::pair<double, Color>>& marks) {
+    double low = 1e300, high = 0;
+    for (const Series& s : series)
+        for (const auto& [x, y] : s.points) low = std::min(low, y), high = std::max(high, y);
+    if (!(high > 0)) low = 0.1, high = 1;
+    double log_low = std::floor(std::log10(low) * 4) / 4, log_high = std::ceil(std::log10(high) * 4) / 4;
+    if (log_high - log_low < 0.5) log_low -= 0.25, log_high += 0.25;
+    auto px = [&](double x) { return p.left + (x - p.x_low) / (p.x_high - p.x_low) * p.width; };
+    auto py = [&](double y) { return p.top + p.height - (std::log10(y) - log_low) / (log_high - log_low) * p.height; };
+
+    // Ticks at 1, 2, 5 x 10^k; a range too narrow for two of them gets 1..9 x 10^k.
+    auto ticks_with = [&](std::vector<double> mantissas) {
+        std::vector<double> ticks;
+        for (int k = static_cast<int>(std::floor(log_low)); k <= static_cast<int>(std::ceil(log_high)); ++k)
+            for (double m : mantissas) {
+                const double value = m * std::pow(10.0, k), lv = std::log10(value);
+                if (lv >= log_low - 1e-9 && lv <= log_high + 1e-9) ticks.push_back(value);
+            }
+        return ticks;
+    };
+    std::vector<double> ticks = ticks_with({1, 2, 5});
+    if (ticks.size() < 2) ticks = ticks_with({1, 2, 3, 4, 5, 6, 7, 8, 9});
+    for (const double value : ticks) {
+        const int y = static_cast<int>(std::lround(py(value)));
+        image.fill_rect(p.left, y, p.width, 1, grid[0], grid[1], grid[2]);
+        const std::string label = tick_label(value) + unit;
+        text(image, p.left - 8 - text_width(label), y - 6, label, black);
+    }
+    const int span = static_cast<int>(p.x_high - p.x_low);
+    const int x_step = std::max(1, span / 10 >= 5 ? (span / 10 + 4) / 5 * 5 : span / 10);
+    for (int e = x_step; e <= p.x_high; e += x_step) {
+        const int x = static_cast<int>(std::lround(px(e)));
+        image.fill_rect(x, p.top, 1, p.height, grid[0], grid[1], grid[2]);
+        const std::string label = std::to_string(e);
+        text(image, x - text_width(label) / 2, p.top + p.height + 6, label, black);
+    }
+    for (const auto& [epoch, color] : marks) {
+        double phase = 0;
+        line(image, px(epoch), p.top, px(epoch), p.top + p.height, color, Dash::dotted, phase);
+    }
+    for (const Series& s : series) {
+        double phase = 0;
+        for (std::size_t i = 0; i + 1 < s.points.size(); ++i)
+            line(image, px(s.points[i].first), py(s.points[i].second), px(s.points[i + 1].first), py(s.points[i + 1].second),
+                 s.color, s.dash, phase);
+        if (s.points.size() == 1) dot(image, int(px(s.points[0].first)), int(py(s.points[0].second)), 2, s.color);
+    }
+    image.fill_rect(p.left, p.top, p.width, 1, frame[0], frame[1], frame[2]);
+    image.fill_rect(p.left, p.top + p.height, p.width + 1, 1, frame[0], frame[1], frame[2]);
+    image.fill_rect(p.left, p.top, 1, p.height, frame[0], frame[1], frame[2]);
+    image.fill_rect(p.left + p.width, p.top, 1, p.height, frame[0], frame[1], frame[2]);
+    text(image, p.left, p.top - 22, title, black);
+}
+
+}  // namespace
+
+RgbImage plot_curves(const std::vector<RunLog>& runs) {
+    RgbImage image;
+    image.width = 1200;
+    image.height = 1040;
+    image.pixels.assign(static_cast<std::size_t>(image.width) * image.height * 3, 255);
+    double last_epoch = 1;
+    for (const RunLog& run : runs)
+        for (const EpochRow& row : run.rows) last_epoch = std::max(last_epoch, double(row.epoch));
+    Panel panel{110, 50, 720, 250, 0.5, last_epoch + 0.5};
+
+    auto series_of = [&](const std::function<double(const EpochRow&)>& value, Dash dash, std::size_t r) {
+        Series s{{}, palette[r % std::size(palette)], dash};
+        for (const EpochRow& row : runs[r].rows)
+            if (const double v = value(row); v > 0) s.points.push_back({double(row.epoch), v});
+        return s;
+    };
+    auto error_percent = [](double accuracy) { return accuracy < 0 ? -1.0 : 100 * (1 - accuracy); };
+    std::vector<Series> loss, error, rate;
+    std::vector<std::pair<double, Color>> marks;
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+        loss.push_back(series_of([](const EpochRow& e) { return e.train_loss; }, Dash::solid, r));
+        error.push_back(series_of([&](const EpochRow& e) { return error_percent(e.train_accuracy); }, Dash::dotted, r));
+        error.push_back(series_of([&](const EpochRow& e) { return error_percent(e.test_accuracy); }, Dash::dashed, r));
+        error.push_back(series_of([&](const EpochRow& e) { return error_percent(e.validation_accuracy); }, Dash::solid, r));
+        rate.push_back(series_of([](const EpochRow& e) { return e.learning_rate; }, Dash::solid, r));
+        if (const int best = runs[r].best_epoch(); best > 0) {
+            marks.push_back({double(best), palette[r % std::size(palette)]});
+            for (const EpochRow& row : runs[r].rows)
+                if (row.epoch == best && row.validation_accuracy >= 0) {
+                    Series point{{{double(best), error_percent(row.validation_accuracy)}}, palette[r % std::size(palette)], Dash::solid};
+                    error.push_back(point);
+                }
+        }
+    }
+    draw_panel(image, panel, "training loss (margin + reconstruction)", "", loss, marks);
+    panel.top += 330;
+    draw_panel(image, panel, "error: train (dotted), validation (solid), test (dashed)", "%", error, marks);
+    panel.top += 330;
+    draw_panel(image, panel, "learning rate", "", rate, marks);
+    text(image, panel.left + panel.width / 2 - 20, panel.top + panel.height + 28, "epoch", black);
+
+    // Legend: one entry per run, with its best validation epoch and the errors there.
+    int y = 60;
+    const int x = panel.left + panel.width + 30;
+    text(image, x, y - 10, "best validation epoch", black);
+    y += 20;
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+        const Color& c = palette[r % std::size(palette)];
+        image.fill_rect(x, y + 4, 24, 4, c[0], c[1], c[2]);
+        text(image, x + 32, y, runs[r].name, black);
+        y += 20;
+        const int best = runs[r].best_epoch();
+        for (const EpochRow& row : runs[r].rows)
+            if (row.epoch == best) {
+                char line1[64], line2[64];
+                std::snprintf(line1, sizeof line1, "epoch %d", best);
+                std::snprintf(line2, sizeof line2, "val %.2f%% test %.2f%%", 100 * row.validation_accuracy,
+                              row.test_accuracy < 0 ? 0.0 : 100 * row.test_accuracy);
+                text(image, x + 32, y, line1, black);
+                text(image, x + 32, y + 18, line2, black);
+                y += 36;
+            }
+        y += 12;
+    }
+    return image;
+}
+
+void write_run_curves(const std::string& run_dir) {
+    const RunLog run = read_run_log(run_dir);
+    if (run.rows.empty()) return;
+    png_write((fs::path(run_dir) / "curves.png").string(), plot_curves({run}));
+}
+
+}  // namespace capsnet::cli
