@@ -86,9 +86,10 @@ void check_linear_shape(int batch, int in_features, int out_features) {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------------
-// conv2d_forward. CPU reference: conv2d_forward, im2col and group_im2col in shared/capsnet/layers.cpp.
+// conv2d_forward. CPU reference: conv2d_forward and im2col in shared/capsnet/layers.cpp (its columns
+// lowering; the patch-rows lowering the CPU uses for the primary capsules is the same product transposed).
 // The whole batch is one group: columns [P, B, N] (row (c, ky, kx), then image b, then output pixel
-// (oy, ox)), exactly the CPU's group layout with group = batch. Image b's column matrix is the [P, N]
+// (oy, ox)): every image's column matrix (im2col) side by side. Image b's column matrix is the [P, N]
 // block starting at column b*N with row stride B*N, so one strided-batched GEMM writes every image's
 // output [O, N] straight into output [B, O, N].
 // ---------------------------------------------------------------------------------------------------
