@@ -59,6 +59,16 @@ RoutingShape routing_shape(const Tensor<T, 4>& u_hat) {
             static_cast<int>(u_hat.shape(3))};
 }
 
+// The shapes routing_forward writes: c, s and v of every iteration, and the output capsules.
+template <class T>
+void routing_outputs_resize(std::size_t R, std::size_t B, std::size_t I, std::size_t J, std::size_t D,
+                            RoutingState<T>& state, Tensor<T, 3>& v) {
+    state.coupling.resize({R, B, I, J});
+    state.s.resize({R, B, J, D});
+    state.v.resize({R, B, J, D});
+    v.resize({B, J, D});
+}
+
 template <class T>
 void softmax_rows(const T* logits, T* out, int rows, int cols) {
     for (int i = 0; i < rows; ++i, logits += cols, out += cols) {
@@ -76,10 +86,7 @@ void routing_forward_reference(const Tensor<T, 4>& u_hat, int iterations, Routin
     if (iterations < 1) throw Error("routing: at least one iteration is needed");
     const RoutingShape sh = routing_shape(u_hat);
     const std::size_t R = iterations, B = sh.batch, I = sh.inputs, J = sh.classes, D = sh.dims;
-    state.coupling.resize({R, B, I, J});
-    state.s.resize({R, B, J, D});
-    state.v.resize({R, B, J, D});
-    v.resize({B, J, D});
+    routing_outputs_resize(R, B, I, J, D, state, v);
     std::vector<T> logits(I * J);
     for (std::size_t b = 0; b < B; ++b) {
         const T* uh = u_hat.data() + b * I * J * D;
@@ -244,10 +251,7 @@ void routing_forward_fused(const Tensor<T, 4>& u_hat, int iterations, RoutingSta
     const RoutingShape sh = routing_shape(u_hat);
     const std::size_t R = iterations, B = sh.batch, I = sh.inputs, J = sh.classes;
     const std::size_t D = FixedDims ? FixedDims : std::size_t(sh.dims);
-    state.coupling.resize({R, B, I, J});
-    state.s.resize({R, B, J, D});
-    state.v.resize({R, B, J, D});
-    v.resize({B, J, D});
+    routing_outputs_resize(R, B, I, J, D, state, v);
     std::vector<T> logits(I * J);
     for (std::size_t b = 0; b < B; ++b) {
         const T* uh = u_hat.data() + b * I * J * D;
