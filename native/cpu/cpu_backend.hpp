@@ -2,9 +2,9 @@
 // as the backend) runs the core's forward and backward pass on a contiguous shard of the batch with its
 // own workspace; then every thread takes a slice of the parameters, sums the shards' gradients there in
 // a fixed order (weighted by shard size, since the losses are batch means) and applies Adam to it. The
-// GEMMs are the core's xsimd ones, one per shard and layer over all of the shard's images (the
-// constructor says why not OpenBLAS). For a fixed thread count every step is deterministic, so a
-// resumed run repeats an uninterrupted one bit for bit.
+// GEMMs (one per shard and layer over all of the shard's images) go to OpenBLAS on one thread each, or
+// to the core's xsimd GEMM on skinny shapes (gemm_by_shape_backend). For a fixed thread count every
+// step is deterministic, so a resumed run repeats an uninterrupted one bit for bit.
 #pragma once
 
 #include <vector>
