@@ -248,10 +248,10 @@ RgbImage plot_curves(const std::vector<RunLog>& runs) {
         const int best = runs[r].best_epoch();
         for (const EpochRow& row : runs[r].rows)
             if (row.epoch == best) {
-                char line1[64], line2[64];
+                char line1[64], line2[64], test[16] = "-";
+                if (row.test_accuracy >= 0) std::snprintf(test, sizeof test, "%.2f%%", 100 * row.test_accuracy);
                 std::snprintf(line1, sizeof line1, "epoch %d", best);
-                std::snprintf(line2, sizeof line2, "val %.2f%% test %.2f%%", 100 * row.validation_accuracy,
-                              row.test_accuracy < 0 ? 0.0 : 100 * row.test_accuracy);
+                std::snprintf(line2, sizeof line2, "val %.2f%% test %s", 100 * row.validation_accuracy, test);
                 text(image, x + 32, y, line1, black);
                 text(image, x + 32, y + 18, line2, black);
                 y += 36;
