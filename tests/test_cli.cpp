@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -137,6 +138,39 @@ TEST_CASE("cli: 2 steps + resume 2 steps == 4 steps, bit for bit (mid-epoch and 
     const Model latest = model_load(pieces + "/model.safetensors");
     CHECK(latest.params.digit_weight == reference.model.params.digit_weight);
     CHECK(fs::exists(pieces + "/best.safetensors"));
+}
+
+TEST_CASE("cli: --stop-after-minutes stops with a checkpoint, mid-epoch or at an epoch end", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    // A limit already passed when the first step ends (the clock starts with the command, before the
+    // data loads): it stops right after that step, mid-epoch, as --stop-after-steps 1 would.
+    const std::string middle = scratch("minutes-middle");
+    REQUIRE(train_command(tiny_run(middle, {"--epochs", "5", "--stop-after-minutes", "1e-6"})) == 0);
+    const Checkpoint stopped = checkpoint_load(middle + "/checkpoint.safetensors");
+    CHECK(stopped.progress.epoch == 0);
+    CHECK(stopped.progress.step_in_epoch == 1);
+    CHECK(stopped.adam.step == 1);
+
+    // One step an epoch: every step is an epoch end, so it stops there, with the epoch scored and logged.
+    const std::string boundary = scratch("minutes-boundary");
+    REQUIRE(train_command(tiny_run(boundary, {"--train-limit", "16", "--epochs", "5", "--stop-after-minutes", "1e-6"})) == 0);
+    const Checkpoint after_epoch = checkpoint_load(boundary + "/checkpoint.safetensors");
+    CHECK(after_epoch.progress.epoch == 1);
+    CHECK(after_epoch.progress.step_in_epoch == 0);
+    CHECK(capsnet_test::log_rows_without_timings(boundary + "/log.csv").size() == 2);  // the header + epoch 1
+    CHECK(fs::exists(boundary + "/best.safetensors"));
+    CHECK(fs::exists(boundary + "/curves.png"));
+
+    // A real budget (1.2 s) ends a run of 1000 epochs long before they are done; the checkpoint resumes it.
+    const std::string budget = scratch("minutes-budget");
+    const auto start = std::chrono::steady_clock::now();
+    REQUIRE(train_command(tiny_run(budget, {"--epochs", "1000", "--stop-after-minutes", "0.02"})) == 0);
+    CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(60));
+    const Checkpoint partial = checkpoint_load(budget + "/checkpoint.safetensors");
+    CHECK(partial.progress.epoch < 1000);
+    CHECK(partial.adam.step >= 1);
+    CHECK(train_command(tiny_run(budget, {"--resume", "--epochs", std::to_string(partial.progress.epoch + 1)})) == 0);
+    CHECK(checkpoint_load(budget + "/checkpoint.safetensors").progress.epoch == partial.progress.epoch + 1);
 }
 
 TEST_CASE("cli: a NaN loss stops training with a message and leaves the last good checkpoint untouched", "[cli][mnist]") {

@@ -67,6 +67,7 @@ ArgParser train_parser() {
         .option("max-shift", "N", "", "random shift augmentation in pixels [default: 2]")
         .option("checkpoint-minutes", "M", "10", "also checkpoint mid-epoch every M minutes (0: only at epoch ends)")
         .option("stop-after-steps", "N", "0", "stop with a checkpoint after N steps of this invocation, as an interruption would (0: never)")
+        .option("stop-after-minutes", "M", "0", "stop likewise at the first step or epoch end M minutes after this invocation started (0: never)")
         .example("capsnet train --save runs/seed                 # seed preset, 30 epochs, all cores")
         .example("capsnet train --save runs/seed --resume --epochs 50")
         .example("capsnet train --preset paper --device cuda --save runs/paper")
@@ -145,6 +146,9 @@ void check_resume_matches(const Config& requested, const DataPlan& requested_dat
 }  // namespace
 
 int train_command(const std::vector<std::string>& arguments) {
+    // --stop-after-minutes counts from here: a caller with a time budget (bench/gpu.sh) bounds the whole
+    // invocation, data loading included.
+    const auto invocation_start = std::chrono::steady_clock::now();
     const ArgParser parser = train_parser();
     const ParsedArgs args = parser.parse(arguments);
     if (args.help) {
@@ -192,6 +196,7 @@ int train_command(const std::vector<std::string>& arguments) {
     const int threads = static_cast<int>(args.integer("threads", 0, 1024));
     const double checkpoint_minutes = args.number("checkpoint-minutes", 0, 1e6);
     const std::int64_t stop_after_steps = args.integer("stop-after-steps", 0, 1LL << 40);
+    const double stop_after_minutes = args.number("stop-after-minutes", 0, 1e7);
     const std::string device = args.text("device");
 
     const MnistSplit train_split = load_mnist(args.text("data"), "train");
@@ -262,6 +267,15 @@ int train_command(const std::vector<std::string>& arguments) {
     } restore_signals;
 
     std::int64_t steps_this_run = 0;
+    // Why this invocation ends now, or nullptr to go on: a signal, or one of the --stop-after limits.
+    auto stop_reason = [&]() -> const char* {
+        if (stop_requested) return "interrupted";
+        if (stop_after_steps > 0 && steps_this_run >= stop_after_steps) return "stopped (--stop-after-steps)";
+        if (stop_after_minutes > 0 &&
+            std::chrono::steady_clock::now() - invocation_start >= std::chrono::duration<double>(60 * stop_after_minutes))
+            return "stopped (--stop-after-minutes)";
+        return nullptr;
+    };
     auto last_checkpoint = std::chrono::steady_clock::now();
     Tensor<float, 4> images;
     std::vector<int> labels;
@@ -316,7 +330,7 @@ int train_command(const std::vector<std::string>& arguments) {
             last_details = details;
 
             const bool end_of_epoch = progress.step_in_epoch == steps_per_epoch;
-            const bool stop = stop_requested != 0 || (stop_after_steps > 0 && steps_this_run >= stop_after_steps);
+            const char* stop = stop_reason();
             const bool timer = checkpoint_minutes > 0 && std::chrono::steady_clock::now() - last_checkpoint >
                                                              std::chrono::duration<double>(60 * checkpoint_minutes);
             if (end_of_epoch) break;  // the epoch-end checkpoint below covers a stop here too
@@ -329,9 +343,8 @@ int train_command(const std::vector<std::string>& arguments) {
                 bar.finish(details);
                 std::printf("capsnet train: %s at epoch %d, step %lld of %lld; checkpoint saved to %s.\n  Continue with: "
                             "capsnet train --save %s --resume\n",
-                            stop_requested ? "interrupted" : "stopped (--stop-after-steps)", epoch + 1,
-                            static_cast<long long>(progress.step_in_epoch), static_cast<long long>(steps_per_epoch),
-                            paths.checkpoint.c_str(), save_dir.c_str());
+                            stop, epoch + 1, static_cast<long long>(progress.step_in_epoch),
+                            static_cast<long long>(steps_per_epoch), paths.checkpoint.c_str(), save_dir.c_str());
                 return stop_requested ? 130 : 0;
             }
         }
@@ -380,11 +393,10 @@ int train_command(const std::vector<std::string>& arguments) {
                     percent(validation_accuracy).c_str(), percent(test_accuracy).c_str(), learning_rate, rate,
                     best ? "  [best so far]" : "");
         std::fflush(stdout);
-        if (stop_requested || (stop_after_steps > 0 && steps_this_run >= stop_after_steps)) {
+        if (const char* stop = stop_reason()) {
             std::printf("capsnet train: %s after epoch %d; checkpoint saved to %s.\n  Continue with: capsnet train --save %s "
                         "--resume\n",
-                        stop_requested ? "interrupted" : "stopped (--stop-after-steps)", epoch + 1, paths.checkpoint.c_str(),
-                        save_dir.c_str());
+                        stop, epoch + 1, paths.checkpoint.c_str(), save_dir.c_str());
             return stop_requested ? 130 : 0;
         }
     }
