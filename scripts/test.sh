@@ -28,11 +28,15 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 run_ctest() { ctest "$@" 2>&1 | tee -a "$log"; }  # pipefail keeps ctest's status
 
-# The CUDA target first: it only proves the CUDA code compiles here (its tests skip without a GPU).
+# The CUDA target first: it proves the CUDA code compiles here for every architecture of the `cuda`
+# preset (Turing to Blackwell, checked in the fat binaries); its GPU tests skip without a GPU.
 if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
-  echo "=== cuda: configure and build (tests skip without a GPU) ==="
+  echo "=== cuda: configure and build for every architecture (tests skip without a GPU) ==="
+  start=$(date +%s)
   cmake --preset cuda >/dev/null
   cmake --build --preset cuda -j "$jobs" --target capsnet capsnet_cuda test_cuda_device test_cuda_layers test_cuda_capsules test_cuda_backend train_speed
+  echo "=== cuda: built in $(( $(date +%s) - start )) s ==="
+  tests/check_cuda_architectures.sh build/cuda
   run_ctest --preset cuda -L cuda
 fi
 
