@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
         .option("warmup", "N", "1", "untimed steps first")
         .option("threads", "N", "0", "CPU threads (0: all cores)")
         .option("device", "DEV", "cpu", "cpu, or cuda / cuda:N in a CUDA build")
+        .flag("tf32", "let cuBLAS use TF32 tensor-core products (CUDA only; the default is float32)")
         .flag("profile", "also print the per-stage profile of the timed steps (CPU only)")
         .option("gemm-peak", "GFLOPS", "0", "one core's GEMM peak (gemm_bench --peak) for the profile's % of peak and floor")
         .example("train_speed --preset seed --batch-size 64 --threads 2 --steps 3 --profile --gemm-peak 80");
@@ -119,7 +120,8 @@ int main(int argc, char** argv) {
 
         const Config config = config_for_preset(preset_from_name(preset));
         Rng rng(1);
-        const std::unique_ptr<TrainingBackend> owned = make_training_backend(args.text("device"), threads);
+        const std::unique_ptr<TrainingBackend> owned = make_training_backend(
+            args.text("device"), threads, args.flag("tf32") ? GpuMatmul::tf32 : GpuMatmul::float32);
         TrainingBackend& backend = *owned;
         CpuBackend* cpu = dynamic_cast<CpuBackend*>(&backend);
         if (profile && !cpu) throw cli::UsageError("--profile: only the CPU backend records stages");

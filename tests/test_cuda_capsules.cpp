@@ -336,6 +336,7 @@ TEST_CASE("cuda lengths, margin loss, predicted classes and masking match the co
             DeviceBuffer<float> d_v = to_device(v), d_lengths(B * J), d_tied_lengths = to_device(lengths);
             DeviceBuffer<int> d_labels = to_device(labels.data(), labels.size()), d_predicted(B);
             DeviceBuffer<float> d_loss(1), d_v_grad(v.size());
+            DeviceBuffer<double> partials;
             const float start = 0.25f;  // margin_loss adds to the scalar
             uploads_done();
             std::vector<float> first_lengths, first_loss, first_v_grad;
@@ -348,7 +349,7 @@ TEST_CASE("cuda lengths, margin loss, predicted classes and masking match the co
                 // The loss and the predictions read the core's lengths (with the tie), so each op is checked alone.
                 cuda::margin_loss(ctx, d_v.data(), d_tied_lengths.data(), d_labels.data(), int(B), int(J), int(D),
                                   config.margin_positive, config.margin_negative, config.margin_lambda, d_loss.data(),
-                                  d_v_grad.data());
+                                  d_v_grad.data(), partials);
                 cuda::predicted_classes(ctx, d_tied_lengths.data(), int(B), int(J), d_predicted.data());
                 const std::vector<float> gpu_lengths = download(ctx, d_lengths), gpu_loss = download(ctx, d_loss),
                                          gpu_v_grad = download(ctx, d_v_grad);
@@ -408,5 +409,41 @@ TEST_CASE("cuda lengths, margin loss, predicted classes and masking match the co
                 }
             }
         }
+    }
+}
+
+TEST_CASE("cuda margin loss over several reduction blocks matches the core", "[cuda][losses]") {
+    GpuContext ctx;
+    // 5000 samples: three blocks of the first pass (2048 samples each), then the one-block second pass.
+    const std::size_t B = 5000;
+    Rng rng(106);
+    Tensor<float, 3> v = random_tensor<3>({B, J, D}, rng, -0.3, 0.3);
+    std::vector<int> labels(B);
+    for (auto& label : labels) label = static_cast<int>(rng.below(J));
+    const Config config;
+    Tensor<float, 2> lengths;
+    capsule_lengths(v, lengths);
+    const float cpu_loss = margin_loss_forward(lengths, labels, config);
+    Tensor<float, 3> v_grad;
+    margin_loss_backward(v, lengths, labels, config, v_grad);
+
+    DeviceBuffer<float> d_v = to_device(v), d_lengths = to_device(lengths), d_v_grad(v.size());
+    DeviceBuffer<int> d_labels = to_device(labels.data(), labels.size());
+    DeviceBuffer<double> partials;
+    std::vector<float> first_loss;
+    for (int run = 0; run < 2; ++run) {
+        const float start = 0.25f;
+        DeviceBuffer<float> d_loss(1);
+        d_loss.upload(&start, 1);
+        uploads_done();
+        cuda::margin_loss(ctx, d_v.data(), d_lengths.data(), d_labels.data(), int(B), int(J), int(D),
+                          config.margin_positive, config.margin_negative, config.margin_lambda, d_loss.data(),
+                          d_v_grad.data(), partials);
+        const std::vector<float> gpu_loss = download(ctx, d_loss), gpu_v_grad = download(ctx, d_v_grad);
+        // As above: double sums in another order, one float rounding; the gradient the same expressions.
+        CHECK(gpu_loss[0] == Approx(start + cpu_loss).epsilon(1e-6));
+        CHECK(error(gpu_v_grad, v_grad) <= 1e-6);
+        if (run == 0) first_loss = gpu_loss;
+        else REQUIRE(same_bits(gpu_loss, first_loss));
     }
 }

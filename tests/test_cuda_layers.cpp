@@ -348,39 +348,46 @@ TEST_CASE("cuda sigmoid matches the core", "[cuda][layers]") {
 
 TEST_CASE("cuda reconstruction loss matches the core", "[cuda][losses]") {
     GpuContext& ctx = context();
-    Rng rng(505);
-    const int batch = 4, pixels = image_pixels;
-    const float weight = 0.0005f;
-    const std::size_t count = std::size_t(batch) * pixels;
-    const std::vector<float> reconstruction = random_floats(count, rng, 0, 1);  // sigmoid outputs
-    const std::vector<float> images = random_floats(count, rng, 0, 1);
-    const auto reconstruction_t = to_tensor<float>(reconstruction, std::array<std::size_t, 2>{std::size_t(batch),
-                                                                                              std::size_t(pixels)});
-    const auto images_t = to_tensor<float>(
-        images, std::array<std::size_t, 4>{std::size_t(batch), 1, std::size_t(image_side), std::size_t(image_side)});
-    const float cpu_loss = reconstruction_loss_forward(reconstruction_t, images_t, weight);
-    Tensor<float, 2> cpu_grad;
-    reconstruction_loss_backward(reconstruction_t, images_t, weight, cpu_grad);
+    // 4 images: one block of the reduction; 300 (235,200 terms): 115 blocks and the second pass.
+    for (const int batch : {4, 300}) {
+        DYNAMIC_SECTION("batch " << batch) {
+            Rng rng(505 + batch);
+            const int pixels = image_pixels;
+            const float weight = 0.0005f;
+            const std::size_t count = std::size_t(batch) * pixels;
+            const std::vector<float> reconstruction = random_floats(count, rng, 0, 1);  // sigmoid outputs
+            const std::vector<float> images = random_floats(count, rng, 0, 1);
+            const auto reconstruction_t = to_tensor<float>(
+                reconstruction, std::array<std::size_t, 2>{std::size_t(batch), std::size_t(pixels)});
+            const auto images_t = to_tensor<float>(
+                images, std::array<std::size_t, 4>{std::size_t(batch), 1, std::size_t(image_side), std::size_t(image_side)});
+            const float cpu_loss = reconstruction_loss_forward(reconstruction_t, images_t, weight);
+            Tensor<float, 2> cpu_grad;
+            reconstruction_loss_backward(reconstruction_t, images_t, weight, cpu_grad);
 
-    // The loss is added to: start from a nonzero value (the caller's margin loss, say).
-    const float start = 0.25f;
-    DeviceBuffer<float> d_reconstruction = to_device(reconstruction), d_images = to_device(images);
-    auto run = [&] {
-        DeviceBuffer<float> d_loss = to_device({start}), d_grad = to_device(nans(count));
-        cuda::reconstruction_loss(ctx, d_reconstruction.data(), d_images.data(), batch, pixels, weight, d_loss.data(),
-                                  d_grad.data());
-        return std::make_pair(to_host(d_loss), to_host(d_grad));
-    };
-    const auto [gpu_loss, gpu_grad] = run();
-    REQUIRE(gpu_loss.size() == 1);
-    // Both sides sum the squares in double; what is left is the float rounding of the result.
-    const float expected = start + cpu_loss;
-    CHECK(std::abs(double(gpu_loss[0]) - double(expected)) <= elementwise_tolerance * std::abs(double(expected)));
-    // The gradient is the same float expression on both sides.
-    CHECK(relative_error_norm(gpu_grad, cpu_grad.data()) < elementwise_tolerance);
-    const auto [loss_again, grad_again] = run();
-    REQUIRE(same_bits(gpu_loss, loss_again));
-    REQUIRE(same_bits(gpu_grad, grad_again));
+            // The loss is added to: start from a nonzero value (the caller's margin loss, say).
+            const float start = 0.25f;
+            DeviceBuffer<float> d_reconstruction = to_device(reconstruction), d_images = to_device(images);
+            DeviceBuffer<double> partials;
+            auto run = [&] {
+                DeviceBuffer<float> d_loss = to_device({start}), d_grad = to_device(nans(count));
+                cuda::reconstruction_loss(ctx, d_reconstruction.data(), d_images.data(), batch, pixels, weight,
+                                          d_loss.data(), d_grad.data(), partials);
+                return std::make_pair(to_host(d_loss), to_host(d_grad));
+            };
+            const auto [gpu_loss, gpu_grad] = run();
+            REQUIRE(gpu_loss.size() == 1);
+            // Both sides sum the squares in double (in other orders); what is left is the float rounding
+            // of the result.
+            const float expected = start + cpu_loss;
+            CHECK(std::abs(double(gpu_loss[0]) - double(expected)) <= elementwise_tolerance * std::abs(double(expected)));
+            // The gradient is the same float expression on both sides.
+            CHECK(relative_error_norm(gpu_grad, cpu_grad.data()) < elementwise_tolerance);
+            const auto [loss_again, grad_again] = run();
+            REQUIRE(same_bits(gpu_loss, loss_again));
+            REQUIRE(same_bits(gpu_grad, grad_again));
+        }
+    }
 }
 
 TEST_CASE("cuda adam matches the core's adam_update", "[cuda][adam]") {

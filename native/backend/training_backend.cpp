@@ -25,24 +25,29 @@ int cuda_index(const std::string& device) {
 
 }  // namespace
 
-std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads) {
-    if (device == "cpu") return std::make_unique<CpuBackend>(threads);
+std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads, GpuMatmul matmul) {
     const int index = cuda_index(device);
-    if (device != "auto" && index < 0)
+    if (device != "cpu" && device != "auto" && index < 0)
         throw Error("--device: unknown device '" + device + "' (use cpu, cuda, cuda:N or auto)");
+    auto cpu_backend = [&]() -> std::unique_ptr<TrainingBackend> {
+        if (matmul == GpuMatmul::tf32) throw Error("--tf32: TF32 is a GPU mode, and this run would train on the CPU");
+        return std::make_unique<CpuBackend>(threads);
+    };
+    if (device == "cpu") return cpu_backend();
 #ifdef CAPSNET_HAS_CUDA
+    const bool tf32 = matmul == GpuMatmul::tf32;
     const cuda::DeviceList gpus = cuda::list_devices();
     if (device == "auto") {
-        if (gpus.devices.empty()) return std::make_unique<CpuBackend>(threads);
-        return make_cuda_backend(gpus.devices.front().index);
+        if (gpus.devices.empty()) return cpu_backend();
+        return make_cuda_backend(gpus.devices.front().index, tf32);
     }
     if (gpus.devices.empty()) throw Error("--device " + device + ": no CUDA device is usable: " + gpus.error);
     // cuda:N is the runtime's device N, which must be one list_devices found usable.
     for (const cuda::DeviceInfo& gpu : gpus.devices)
-        if (gpu.index == index) return make_cuda_backend(index);
+        if (gpu.index == index) return make_cuda_backend(index, tf32);
     throw Error("--device " + device + ": this machine has " + std::to_string(gpus.devices.size()) + " CUDA device(s)");
 #else
-    if (device == "auto") return std::make_unique<CpuBackend>(threads);
+    if (device == "auto") return cpu_backend();
     throw Error("--device " + device + ": this build has no CUDA support (configure with the 'cuda' preset); use --device cpu");
 #endif
 }

@@ -38,10 +38,18 @@ public:
     virtual const AdamState<float>& adam_state() = 0;
 };
 
+// How the CUDA backend's cuBLAS products round. float32: what the CPU computes (the default, and what
+// every CPU-parity test holds it to). tf32: the tensor cores' TF32 mode on Ampere and later (inputs
+// rounded to 10 mantissa bits, float32 accumulation): several times the matmul rate, at a relative error
+// near 3e-4 per product.
+enum class GpuMatmul { float32, tf32 };
+
 // Where to train, as the --device option spells it: "cpu", "cuda", "cuda:N" or "auto" (CUDA when this
-// build has it and a GPU is present, else the CPU). `threads` applies to the CPU (0: every core).
+// build has it and a GPU is present, else the CPU). `threads` applies to the CPU (0: every core),
+// `matmul` to a CUDA device (asking for tf32 on the CPU is an error, not silently ignored).
 // Throws Error for an unknown name, or for a CUDA device this build or machine cannot provide.
-std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads);
+std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads,
+                                                       GpuMatmul matmul = GpuMatmul::float32);
 
 
 }  // namespace capsnet

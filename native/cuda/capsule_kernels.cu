@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "block_reduction.cuh"
 #include "capsnet/error.hpp"
 
 namespace capsnet::cuda {
@@ -334,11 +335,12 @@ std::size_t routing_scratch_size(const RoutingSizes& n) {
 void routing_forward(const GpuContext& ctx, const float* u_hat, int batch, int inputs, int classes, int dims,
                      int iterations, RoutingBuffers& state, float* v_out) {
     const RoutingSizes n = routing_sizes(batch, inputs, classes, dims, iterations);
-    // resize() reallocates only when a size changes (a new batch size), not on every step.
-    state.coupling.resize(static_cast<std::size_t>(iterations * n.coupling));
-    state.s.resize(static_cast<std::size_t>(iterations * n.capsules));
-    state.v.resize(static_cast<std::size_t>(iterations * n.capsules));
-    state.scratch.resize(routing_scratch_size(n));
+    // Grow-only: no allocation (and no synchronisation) once the largest batch has been seen.
+    state.coupling.reserve(static_cast<std::size_t>(iterations * n.coupling), ctx.stream());
+    state.s.reserve(static_cast<std::size_t>(iterations * n.capsules), ctx.stream());
+    state.v.reserve(static_cast<std::size_t>(iterations * n.capsules), ctx.stream());
+    state.scratch.reserve(routing_scratch_size(n), ctx.stream());
+    state.forward_shape = {batch, inputs, classes, dims, iterations};
     float* logits = state.scratch.data();
     CAPSNET_CUDA_CHECK(cudaMemsetAsync(logits, 0, n.coupling * sizeof(float), ctx.stream()));
     const long long rows = static_cast<long long>(batch) * inputs;
@@ -452,11 +454,9 @@ void routing_backward(const GpuContext& ctx, const float* u_hat, int batch, int 
                       int iterations, RoutingBuffers& state, const float* v_grad, bool stop_gradient,
                       float* u_hat_grad) {
     const RoutingSizes n = routing_sizes(batch, inputs, classes, dims, iterations);
-    require(state.coupling.size() == static_cast<std::size_t>(iterations * n.coupling) &&
-                state.s.size() == static_cast<std::size_t>(iterations * n.capsules) &&
-                state.v.size() == static_cast<std::size_t>(iterations * n.capsules),
+    require(state.forward_shape == RoutingBuffers::Shape{batch, inputs, classes, dims, iterations},
             "routing backward: the state does not come from a routing_forward of this shape");
-    state.scratch.resize(routing_scratch_size(n));
+    state.scratch.reserve(routing_scratch_size(n), ctx.stream());
     float* logits_grad = state.scratch.data();
     float* coupling_grad = logits_grad + n.coupling;
     float* s_grad = coupling_grad + n.coupling;
@@ -508,16 +508,18 @@ void capsule_lengths(const GpuContext& ctx, const float* v, int batch, int class
 
 // ---------------------------------------------------------------------------------------------------------
 // Margin loss. Reference: shared/capsnet/losses.cpp margin_loss_forward (in double, like the core) and
-// margin_loss_backward (in float, same expressions). The value: one block, thread t takes samples t,
-// t + kThreads, ..., then a fixed tree; the gradient: one thread per (b, j).
+// margin_loss_backward (in float, same expressions). The value: a fixed grid of blocks, thread t of it
+// taking samples t, t + grid threads, ..., each block's tree giving one partial and one block adding the
+// partials (block_reduction.cuh); the gradient: one thread per (b, j).
 
 namespace {
 
-__global__ void margin_loss_value_kernel(const float* lengths, const int* labels, int batch, int classes,
-                                         float margin_positive, float margin_negative, float lambda, float* loss) {
-    __shared__ double partial[kThreads];
+__global__ void __launch_bounds__(reduction_threads)
+    margin_loss_value_kernel(const float* lengths, const int* labels, int batch, int classes, float margin_positive,
+                             float margin_negative, float lambda, double* partials) {
+    __shared__ double shared[reduction_threads];
     double total = 0;
-    for (int b = threadIdx.x; b < batch; b += kThreads) {
+    for (int b = blockIdx.x * reduction_threads + threadIdx.x; b < batch; b += gridDim.x * reduction_threads) {
         const int label = labels[b];
         for (int j = 0; j < classes; ++j) {
             const double len = lengths[static_cast<long long>(b) * classes + j];
@@ -530,13 +532,8 @@ __global__ void margin_loss_value_kernel(const float* lengths, const int* labels
             }
         }
     }
-    partial[threadIdx.x] = total;
-    __syncthreads();
-    for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-        if (static_cast<int>(threadIdx.x) < stride) partial[threadIdx.x] += partial[threadIdx.x + stride];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) *loss += static_cast<float>(partial[0] / batch);
+    const double sum = block_tree_sum<reduction_threads>(total, shared);
+    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
 __global__ void margin_loss_grad_kernel(const float* v, const float* lengths, const int* labels, int batch,
@@ -563,10 +560,15 @@ __global__ void margin_loss_grad_kernel(const float* v, const float* lengths, co
 
 void margin_loss(const GpuContext& ctx, const float* v, const float* lengths, const int* labels, int batch,
                  int classes, int dims, float margin_positive, float margin_negative, float lambda, float* loss,
-                 float* v_grad) {
+                 float* v_grad, DeviceBuffer<double>& partials) {
     if (batch <= 0 || classes <= 0) return;
-    margin_loss_value_kernel<<<1, kThreads, 0, ctx.stream()>>>(lengths, labels, batch, classes, margin_positive,
-                                                               margin_negative, lambda, loss);
+    // The items are samples (a thread adds its samples' `classes` terms): one block up to 2048 of them.
+    const int blocks = reduction_blocks(std::size_t(batch));
+    partials.reserve(reduction_max_blocks, ctx.stream());
+    margin_loss_value_kernel<<<blocks, reduction_threads, 0, ctx.stream()>>>(
+        lengths, labels, batch, classes, margin_positive, margin_negative, lambda, partials.data());
+    CAPSNET_CUDA_CHECK_LAUNCH();
+    add_block_partials_kernel<<<1, reduction_threads, 0, ctx.stream()>>>(partials.data(), blocks, 1.0, batch, loss);
     CAPSNET_CUDA_CHECK_LAUNCH();
     margin_loss_grad_kernel<<<blocks_for(batch * classes), kThreads, 0, ctx.stream()>>>(
         v, lengths, labels, batch, classes, dims, margin_positive, margin_negative, lambda, v_grad);

@@ -29,10 +29,19 @@ void predictions_backward(const GpuContext& ctx, const float* capsules, int batc
                           float* weight_grad, float* bias_grad, float* capsules_grad);
 
 // What routing_backward needs: per iteration the couplings c [iterations, batch, inputs, classes], and
-// s, v [iterations, batch, classes, dims] (the same layout as the core's RoutingState).
+// s, v [iterations, batch, classes, dims] (the same layout as the core's RoutingState), in the first
+// elements of buffers that only grow: a smaller batch after a larger one reallocates nothing.
 struct RoutingBuffers {
     DeviceBuffer<float> coupling, s, v;
     DeviceBuffer<float> scratch;  // launcher-owned temporaries (logits, partial sums...)
+    // The shape of the last routing_forward, which routing_backward must match.
+    struct Shape {
+        int batch = 0, inputs = 0, classes = 0, dims = 0, iterations = 0;
+        bool operator==(const Shape& o) const {
+            return batch == o.batch && inputs == o.inputs && classes == o.classes && dims == o.dims &&
+                   iterations == o.iterations;
+        }
+    } forward_shape;
 };
 void routing_forward(const GpuContext& ctx, const float* u_hat, int batch, int inputs, int classes, int dims,
                      int iterations, RoutingBuffers& state, float* v_out);
@@ -44,10 +53,10 @@ void routing_backward(const GpuContext& ctx, const float* u_hat, int batch, int 
 // lengths [batch, classes] = |v_j|
 void capsule_lengths(const GpuContext& ctx, const float* v, int batch, int classes, int dims, float* lengths);
 // *loss += the batch-mean margin loss (a device scalar the caller zeroes); v_grad = its gradient.
-// labels: device ints in [0, classes).
+// labels: device ints in [0, classes). `partials`: the per-block sums of the multi-block reduction.
 void margin_loss(const GpuContext& ctx, const float* v, const float* lengths, const int* labels, int batch,
                  int classes, int dims, float margin_positive, float margin_negative, float lambda, float* loss,
-                 float* v_grad);
+                 float* v_grad, DeviceBuffer<double>& partials);
 // predicted [batch] = argmax_j lengths (the first of equal maxima, as std::max_element).
 void predicted_classes(const GpuContext& ctx, const float* lengths, int batch, int classes, int* predicted);
 // decoder_input [batch, classes*dims] = v with every capsule but mask_labels[b] zeroed (class-major).

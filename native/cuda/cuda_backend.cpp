@@ -95,10 +95,10 @@ constexpr std::size_t max_batch = 4096;
 
 class CudaBackend : public TrainingBackend {
 public:
-    explicit CudaBackend(int device) : ctx_(device) {
+    CudaBackend(int device, bool tf32) : ctx_(device, tf32) {
         cudaDeviceProp props{};
         CAPSNET_CUDA_CHECK(cudaGetDeviceProperties(&props, device));
-        description_ = "cuda:" + std::to_string(device) + " (" + props.name + ", cuBLAS)";
+        description_ = "cuda:" + std::to_string(device) + " (" + props.name + (tf32 ? ", cuBLAS TF32)" : ", cuBLAS)");
     }
 
     std::string description() const override { return description_; }
@@ -152,8 +152,8 @@ private:
         capsules_grad_, primary_out_grad_, conv1_out_grad_;
     DeviceBuffer<int> labels_, predicted_;
     DeviceBuffer<float> losses_;  // [margin, reconstruction]
-    cuda::RoutingBuffers routing_;
-    int routing_batch_ = -1;  // batch the routing buffers are sized for
+    cuda::RoutingBuffers routing_;   // grow-only, like every buffer here
+    DeviceBuffer<double> loss_partials_;  // the losses' per-block sums
     DeviceBuffer<float> conv1_columns_, primary_columns_;  // one per layer, so neither reallocates per call
 
     // Page-locked staging for the per-step transfers.
@@ -176,7 +176,6 @@ void CudaBackend::load(const Config& config, const Parameters<float>& params, co
     ctx_.synchronize();  // nothing of an earlier model may still be running on these buffers
     loaded_ = false;     // until every buffer below holds the new state
     config_ = config;
-    routing_batch_ = -1;  // the routing buffers' size depends on config.routing_iterations
     flat_size_ = layout_parameters(shapes, offsets_);
     params_.resize(flat_size_);
     grads_.resize(flat_size_);
@@ -259,15 +258,12 @@ void CudaBackend::reserve_batch(int batch) {
         pinned_losses_.reserve(2);
         capacity_ = batch;
     }
-    // The routing state's layout depends on the batch ([iterations, batch, ...]): sized exactly here,
-    // while the stream is idle, rather than reallocated by the launcher between queued kernels.
-    if (batch != routing_batch_) {
-        const std::size_t per_iteration = static_cast<std::size_t>(config_.routing_iterations) * static_cast<std::size_t>(batch);
-        routing_.coupling.resize(per_iteration * primary_capsules * digit_classes);
-        routing_.s.resize(per_iteration * digit_size);
-        routing_.v.resize(per_iteration * digit_size);
-        routing_batch_ = batch;
-    }
+    // The routing state ([iterations, batch, ...]) grows here too, while the stream is idle, so the
+    // launchers' own grow-only reserve never has to drain a stream with queued kernels.
+    const std::size_t per_iteration = static_cast<std::size_t>(config_.routing_iterations) * static_cast<std::size_t>(batch);
+    routing_.coupling.reserve(per_iteration * primary_capsules * digit_classes, ctx_.stream());
+    routing_.s.reserve(per_iteration * digit_size, ctx_.stream());
+    routing_.v.reserve(per_iteration * digit_size, ctx_.stream());
 }
 
 void CudaBackend::upload_batch(const Tensor<float, 4>& images, const std::vector<int>* labels, int batch) {
@@ -382,10 +378,11 @@ StepReport CudaBackend::train_step(double learning_rate, const Tensor<float, 4>&
     CAPSNET_CUDA_CHECK(cudaMemsetAsync(losses_.data(), 0, 2 * sizeof(float), stream));
     cuda::margin_loss(ctx_, v_.data(), lengths_.data(), labels_.data(), batch, digit_classes, digit_dims,
                       config_.margin_positive, config_.margin_negative, config_.margin_lambda, losses_.data(),
-                      v_grad_.data());
+                      v_grad_.data(), loss_partials_);
     if (config_.reconstruct)
         cuda::reconstruction_loss(ctx_, reconstruction_.data(), images_.data(), batch, image_pixels,
-                                  config_.reconstruction_weight, losses_.data() + 1, reconstruction_grad_.data());
+                                  config_.reconstruction_weight, losses_.data() + 1, reconstruction_grad_.data(),
+                                  loss_partials_);
     cuda::predicted_classes(ctx_, lengths_.data(), batch, digit_classes, predicted_.data());
 
     grads_.zero(stream);
@@ -462,6 +459,8 @@ const AdamState<float>& CudaBackend::adam_state() {
 
 }  // namespace
 
-std::unique_ptr<TrainingBackend> make_cuda_backend(int device) { return std::make_unique<CudaBackend>(device); }
+std::unique_ptr<TrainingBackend> make_cuda_backend(int device, bool tf32) {
+    return std::make_unique<CudaBackend>(device, tf32);
+}
 
 }  // namespace capsnet

@@ -9,6 +9,7 @@
 
 namespace capsnet {
 
-std::unique_ptr<TrainingBackend> make_cuda_backend(int device);
+// tf32: cuBLAS may use the tensor cores' TF32 mode for its products (see GpuMatmul).
+std::unique_ptr<TrainingBackend> make_cuda_backend(int device, bool tf32 = false);
 
 }  // namespace capsnet

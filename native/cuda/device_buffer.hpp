@@ -39,7 +39,17 @@ public:
         return *this;
     }
 
-    // Reallocates only when the size changes; the contents are then undefined.
+    // Grows to at least `count` elements and never shrinks, so a smaller batch after a larger one (the
+    // last batch of an epoch, an evaluation batch) reuses the memory, and a training step allocates, and
+    // synchronises, only the first time it meets a larger size. Work queued on `stream` may still use the
+    // old allocation, so the stream is drained before it is freed. The contents are undefined after growing.
+    void reserve(std::size_t count, cudaStream_t stream) {
+        if (count <= size_) return;
+        CAPSNET_CUDA_CHECK(cudaStreamSynchronize(stream));
+        resize(count);
+    }
+
+    // Reallocates whenever the size changes; the contents are then undefined.
     void resize(std::size_t count) {
         if (count == size_) return;
         release();

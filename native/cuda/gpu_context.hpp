@@ -9,7 +9,9 @@ namespace capsnet::cuda {
 
 class GpuContext {
 public:
-    explicit GpuContext(int device = 0);  // cudaSetDevice, a non-blocking stream, a cuBLAS handle on it
+    // cudaSetDevice, a non-blocking stream, a cuBLAS handle on it. tf32: the handle may round the
+    // products' inputs to TF32 on tensor cores; otherwise its products are plain float32.
+    explicit GpuContext(int device = 0, bool tf32 = false);
     ~GpuContext();
     GpuContext(const GpuContext&) = delete;
     GpuContext& operator=(const GpuContext&) = delete;

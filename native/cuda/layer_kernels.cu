@@ -16,6 +16,7 @@
 #include <cmath>
 #include <string>
 
+#include "block_reduction.cuh"
 #include "capsnet/error.hpp"
 
 namespace capsnet::cuda {
@@ -32,30 +33,6 @@ unsigned int blocks_for(std::size_t count) {
 
 __device__ std::size_t global_thread() { return std::size_t(blockIdx.x) * blockDim.x + threadIdx.x; }
 __device__ std::size_t global_stride() { return std::size_t(gridDim.x) * blockDim.x; }
-
-// Sum of `value` over the block's Threads threads by a fixed binary tree, so the order of additions
-// never depends on timing. Every thread of the block must call it; the result is valid in thread 0.
-template <int Threads, class T>
-__device__ T block_tree_sum(T value, T* shared) {
-    static_assert((Threads & (Threads - 1)) == 0, "the tree needs a power-of-two block");
-    shared[threadIdx.x] = value;
-    __syncthreads();
-    for (int half = Threads / 2; half > 0; half /= 2) {
-        if (static_cast<int>(threadIdx.x) < half) shared[threadIdx.x] += shared[threadIdx.x + half];
-        __syncthreads();
-    }
-    return shared[0];
-}
-
-// Grows `buffer` to at least `count` elements. Never shrinks: the forward pass uses a prefix of what the
-// backward pass needs, and reallocating every step would synchronise the device each time. Work already
-// queued may still read the old allocation, so the stream is drained before it is freed (this happens
-// only in the first steps).
-void ensure_capacity(const GpuContext& ctx, DeviceBuffer<float>& buffer, std::size_t count) {
-    if (buffer.size() >= count) return;
-    ctx.synchronize();
-    buffer.resize(count);
-}
 
 struct ConvShape {
     int batch, in_channels, height, width, out_channels, kernel, stride, out_h, out_w;
@@ -89,9 +66,11 @@ void check_linear_shape(int batch, int in_features, int out_features) {
 // conv2d_forward. CPU reference: conv2d_forward and im2col in shared/capsnet/layers.cpp (its columns
 // lowering; the patch-rows lowering the CPU uses for the primary capsules is the same product transposed).
 // The whole batch is one group: columns [P, B, N] (row (c, ky, kx), then image b, then output pixel
-// (oy, ox)): every image's column matrix (im2col) side by side. Image b's column matrix is the [P, N]
-// block starting at column b*N with row stride B*N, so one strided-batched GEMM writes every image's
-// output [O, N] straight into output [B, O, N].
+// (oy, ox)): every image's column matrix (im2col) side by side. ONE GEMM over the whole batch,
+// product [O, B*N] = weight [O, P] * columns [P, B*N], then one pass permutes it to output [B, O, N]
+// and adds the bias. (Per image, the primary capsules' product is only 36 x 256 x 20736: as 128
+// strided-batched GEMMs of that shape cuBLAS runs far below its peak; as one it is 4608 x 256 x 20736.)
+// `columns` holds [cols: P x B*N | product: O x B*N], the same size the backward pass uses.
 // ---------------------------------------------------------------------------------------------------
 
 namespace {
@@ -116,12 +95,17 @@ __global__ void im2col_kernel(const float* input, int batch, int channels, int h
     }
 }
 
-// output[b, o, n] += bias[o] over output [batch, channels, positions]: the CPU adds the bias after the
-// product, in the same order.
-__global__ void add_channel_bias_kernel(float* output, const float* bias, int channels, std::size_t positions,
-                                        std::size_t total) {
-    for (std::size_t i = global_thread(); i < total; i += global_stride())
-        output[i] += bias[(i / positions) % channels];
+// output[b, o, n] = product[o, b, n] + bias[o]: the CPU adds the bias after the product, as here.
+__global__ void channel_major_to_batch_add_bias_kernel(const float* product, const float* bias, int batch,
+                                                       int channels, std::size_t positions, float* output) {
+    const std::size_t total = std::size_t(batch) * channels * positions;
+    for (std::size_t i = global_thread(); i < total; i += global_stride()) {
+        const std::size_t n = i % positions;
+        const std::size_t bo = i / positions;  // b * channels + o
+        const std::size_t o = bo % channels;
+        const std::size_t b = bo / channels;
+        output[i] = product[(o * batch + b) * positions + n] + bias[o];
+    }
 }
 
 }  // namespace
@@ -133,25 +117,26 @@ void conv2d_forward(const GpuContext& ctx, const float* input, int batch, int in
     if (s.batch == 0) return;
     const int P = s.patch(), N = s.positions(), BN = s.columns(), O = s.out_channels;
     const std::size_t column_count = std::size_t(P) * BN;
-    ensure_capacity(ctx, columns, column_count);
+    const std::size_t product_count = std::size_t(O) * BN;
+    columns.reserve(column_count + product_count, ctx.stream());  // grow-only
+    float* cols = columns.data();
+    float* product = columns.data() + column_count;
 
     im2col_kernel<<<blocks_for(column_count), block_threads, 0, ctx.stream()>>>(
-        input, s.batch, s.in_channels, s.height, s.width, s.kernel, s.stride, s.out_h, s.out_w, columns.data());
+        input, s.batch, s.in_channels, s.height, s.width, s.kernel, s.stride, s.out_h, s.out_w, cols);
     CAPSNET_CUDA_CHECK_LAUNCH();
 
-    // Per image b (row-major): out_b [O, N] = weight [O, P] * cols_b [P, N].
-    // Column-major: out_b^T [N, O] = cols_b^T [N, P] * weight^T [P, O], where
-    //   A = cols_b^T: columns.data() + b*N, lda = B*N (row stride of cols), no transpose, stride N per image;
-    //   B = weight^T: weight, ldb = P, no transpose, shared by every image (stride 0);
-    //   C = out_b^T: output + b*O*N, ldc = N, stride O*N per image.
+    // Row-major: product [O, BN] = weight [O, P] * cols [P, BN].
+    // Column-major: product^T [BN, O] = cols^T [BN, P] * weight^T [P, O], where
+    //   A = cols^T: stored column-major as [BN, P] with lda = BN, op = N;
+    //   B = weight^T: stored column-major as [P, O] with ldb = P, op = N;
+    //   C = product^T: [BN, O], ldc = BN; beta = 0 overwrites (cuBLAS does not read C).
     const float one = 1.0f, zero = 0.0f;
-    CAPSNET_CUBLAS_CHECK(cublasSgemmStridedBatched(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, N, O, P, &one,
-                                                   columns.data(), BN, static_cast<long long>(N), weight, P, 0LL,
-                                                   &zero, output, N, static_cast<long long>(O) * N, s.batch));
+    CAPSNET_CUBLAS_CHECK(cublasSgemm(ctx.cublas(), CUBLAS_OP_N, CUBLAS_OP_N, BN, O, P, &one, cols, BN, weight, P,
+                                     &zero, product, BN));
 
-    const std::size_t output_count = std::size_t(s.batch) * O * N;
-    add_channel_bias_kernel<<<blocks_for(output_count), block_threads, 0, ctx.stream()>>>(output, bias, O,
-                                                                                        std::size_t(N), output_count);
+    channel_major_to_batch_add_bias_kernel<<<blocks_for(product_count), block_threads, 0, ctx.stream()>>>(
+        product, bias, s.batch, O, std::size_t(N), output);
     CAPSNET_CUDA_CHECK_LAUNCH();
 }
 
@@ -234,7 +219,7 @@ void conv2d_backward(const GpuContext& ctx, const float* input, int batch, int i
     const int P = s.patch(), N = s.positions(), BN = s.columns(), O = s.out_channels;
     const std::size_t column_count = std::size_t(P) * BN;
     const std::size_t grad_count = std::size_t(O) * BN;
-    ensure_capacity(ctx, columns, column_count + grad_count);
+    columns.reserve(column_count + grad_count, ctx.stream());
     float* cols = columns.data();
     float* grad = columns.data() + column_count;
 
@@ -426,41 +411,46 @@ void sigmoid_backward(const GpuContext& ctx, const float* output, float* grad, s
 // reconstruction_loss. CPU reference: reconstruction_loss_forward and reconstruction_loss_backward in
 // shared/capsnet/losses.cpp: loss = weight * sum / B with the sum of squared float differences taken in
 // double; gradient = (2 * weight / B) * (reconstruction - image) in float.
-// One block does it all (B * 784 elements is small): each thread writes its gradients and sums its
-// squares in a fixed stride order, the fixed tree combines them, and thread 0 adds the scalar.
+// Each thread of a fixed grid (block_reduction.cuh) writes its elements' gradients and sums their
+// squares in a fixed stride order; each block's tree gives one partial; one block adds the partials and
+// the scalar.
 // ---------------------------------------------------------------------------------------------------
 
 namespace {
 
-constexpr int loss_threads = 1024;
-
-__global__ void __launch_bounds__(loss_threads)
+__global__ void __launch_bounds__(reduction_threads)
     reconstruction_loss_kernel(const float* reconstruction, const float* images, std::size_t count, float grad_scale,
-                               double weight, int batch, float* loss, float* reconstruction_grad) {
-    __shared__ double shared[loss_threads];
+                               float* reconstruction_grad, double* partials) {
+    __shared__ double shared[reduction_threads];
     double partial = 0.0;
-    for (std::size_t i = threadIdx.x; i < count; i += loss_threads) {
+    for (std::size_t i = global_thread(); i < count; i += global_stride()) {
         const float difference = reconstruction[i] - images[i];
         reconstruction_grad[i] = grad_scale * difference;
         partial += static_cast<double>(difference * difference);
     }
-    const double sum = block_tree_sum<loss_threads>(partial, shared);
-    if (threadIdx.x == 0) *loss += static_cast<float>(weight * sum / batch);
+    const double sum = block_tree_sum<reduction_threads>(partial, shared);
+    if (threadIdx.x == 0) partials[blockIdx.x] = sum;
 }
 
 }  // namespace
 
 void reconstruction_loss(const GpuContext& ctx, const float* reconstruction, const float* images, int batch,
-                         int pixels, float weight, float* loss, float* reconstruction_grad) {
+                         int pixels, float weight, float* loss, float* reconstruction_grad,
+                         DeviceBuffer<double>& partials) {
     if (batch <= 0 || pixels <= 0)
         throw Error("cuda reconstruction_loss: invalid shape (batch " + std::to_string(batch) + ", pixels " +
                     std::to_string(pixels) + ")");
+    const std::size_t count = std::size_t(batch) * pixels;
+    const int blocks = reduction_blocks(count);
+    partials.reserve(reduction_max_blocks, ctx.stream());
     // The CPU computes T(2) * weight / T(B) in float; so does this line.
     const float grad_scale = 2.0f * weight / static_cast<float>(batch);
-    reconstruction_loss_kernel<<<1, loss_threads, 0, ctx.stream()>>>(reconstruction, images,
-                                                                     std::size_t(batch) * pixels, grad_scale,
-                                                                     static_cast<double>(weight), batch, loss,
-                                                                     reconstruction_grad);
+    reconstruction_loss_kernel<<<blocks, reduction_threads, 0, ctx.stream()>>>(reconstruction, images, count,
+                                                                               grad_scale, reconstruction_grad,
+                                                                               partials.data());
+    CAPSNET_CUDA_CHECK_LAUNCH();
+    add_block_partials_kernel<<<1, reduction_threads, 0, ctx.stream()>>>(partials.data(), blocks,
+                                                                         static_cast<double>(weight), batch, loss);
     CAPSNET_CUDA_CHECK_LAUNCH();
 }
 

@@ -39,8 +39,10 @@ void sigmoid_backward(const GpuContext& ctx, const float* output, float* grad, s
 
 // *loss += weight * (1/batch) * sum (reconstruction - image)^2 (a device scalar the caller zeroes);
 // reconstruction_grad = its gradient. images [batch, pixels], reconstruction [batch, pixels].
+// `partials`: the per-block sums of the multi-block reduction (grown once, then reused).
 void reconstruction_loss(const GpuContext& ctx, const float* reconstruction, const float* images, int batch,
-                         int pixels, float weight, float* loss, float* reconstruction_grad);
+                         int pixels, float weight, float* loss, float* reconstruction_grad,
+                         DeviceBuffer<double>& partials);
 
 // Adam with bias correction, as shared/capsnet/adam.cpp (step is the 1-based step after increment).
 void adam_update(const GpuContext& ctx, float* params, const float* grads, float* first_moment, float* second_moment,
