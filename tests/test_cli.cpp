@@ -96,6 +96,8 @@ TEST_CASE("cli: train refuses to overwrite a run, to resume nothing, and to chan
     const std::string dir = scratch("guards");
     CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--resume"})), Catch::Contains("no checkpoint to resume"));
     CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--device", "tpu"})), Catch::Contains("unknown device 'tpu'"));
+    // TF32 is a GPU mode: asked for on the CPU it is refused, not silently ignored.
+    CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--device", "cpu", "--tf32"})), Catch::Contains("--tf32"));
 #ifndef CAPSNET_HAS_CUDA
     CHECK_THROWS_WITH(train_command(tiny_run(dir, {"--device", "cuda:1"})), Catch::Contains("no CUDA support"));
 #endif

@@ -57,6 +57,7 @@ ArgParser train_parser() {
         .option("seed", "N", "1", "random seed: initialisation, shuffling, shifts")
         .option("device", "DEV", "auto", "cpu, cuda, cuda:N or auto (a GPU when this build has CUDA and one is present)")
         .option("threads", "N", "0", "CPU threads (0: all cores)")
+        .flag("tf32", "on a GPU, let cuBLAS use TF32 tensor-core products (faster; the default is float32)")
         .option("save", "DIR", "saved_model", "output folder")
         .flag("resume", "continue the run in --save from its checkpoint")
         .option("init-from", "MODEL", "", "start from the weights of a model file (any dtype; Adam starts fresh); recorded in every file the run writes")
@@ -233,7 +234,8 @@ int train_command(const std::vector<std::string>& arguments) {
     }
     TrainingProgress& progress = checkpoint.progress;
 
-    std::unique_ptr<TrainingBackend> backend = make_training_backend(device, threads);
+    std::unique_ptr<TrainingBackend> backend =
+        make_training_backend(device, threads, args.flag("tf32") ? GpuMatmul::tf32 : GpuMatmul::float32);
     backend->load(config, checkpoint.model.params, checkpoint.adam);
     auto save_checkpoint = [&] {
         checkpoint.model.params = backend->parameters();
