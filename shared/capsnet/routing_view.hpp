@@ -26,6 +26,9 @@
 // although the capsules see them, cast no stroke. Hence A >= 0, A == 0 wherever x == 0 (a blank input
 // gives an all-zero map) and outside every field (row and column 27). It is the length of the vote, not
 // its agreement with v_j: a capsule whose vote points away from v_j still counts (b_ij shows agreement).
+// A central pixel (rows and columns 10..16) lies in all 36 cells' fields, a corner pixel in one, so
+// every class's map is brighter toward the centre alike: compare classes at a pixel (the view's
+// purpose), not the pixels of one class.
 #pragma once
 
 #include <cstddef>
