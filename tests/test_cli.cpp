@@ -223,6 +223,43 @@ TEST_CASE("cli: visualize writes vis_all.png and vis_tweaked0..9.png with the gr
                       Catch::Contains("missing.safetensors"));
 }
 
+TEST_CASE("cli: visualize writes vis_routing.png, one row per digit, one attribution column per class", "[cli][mnist]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string dir = scratch("visualize_routing");
+    const std::string model = write_random_model(dir);
+    REQUIRE(visualize_command({"--model", model, "--out", dir + "/vis", "--data", capsnet_test::mnist_directory()}) == 0);
+    // Columns: the input + 10 classes; rows: 10 digits under a 12-pixel header; 28 px tiles, 2 px gaps, zoom 2.
+    const RgbImage routing = png_read(dir + "/vis/vis_routing.png");
+    CHECK(routing.width == (11 * 30 - 2) * 2);
+    CHECK(routing.height == 12 * 2 + (10 * 30 - 2) * 2);
+    auto pixel = [&](int x, int y) { return &routing.pixels[(static_cast<std::size_t>(y) * routing.width + x) * 3]; };
+    // The same digit's attribution to two classes differs somewhere in every row.
+    auto tile = [&](int row, int column) {
+        std::vector<std::uint8_t> bytes;
+        for (int y = 0; y < 56; ++y)
+            for (int x = 0; x < 56; ++x) bytes.insert(bytes.end(), pixel(column * 60 + x, 24 + row * 60 + y), pixel(column * 60 + x, 24 + row * 60 + y) + 3);
+        return bytes;
+    };
+    for (int row = 0; row < 10; ++row) {
+        INFO("row " << row);
+        CHECK(tile(row, 1) != tile(row, 2));
+        CHECK(tile(row, 1 + row) != tile(row, 1 + (row + 1) % 10));
+    }
+    // Row 0 is digit 0: class 0's tile (column 1) is framed in orange in the gap left of it; in row 1 (digit 1)
+    // that gap is grey, the frame being around column 2.
+    CHECK(int(pixel(60 - 2, 24 + 10)[0]) == 255);
+    CHECK(int(pixel(60 - 2, 24 + 10)[2]) == 0);
+    CHECK(int(pixel(60 - 2, 24 + 60 + 10)[0]) == int(pixel(60 - 2, 24 + 60 + 10)[2]));
+    CHECK(int(pixel(120 - 2, 24 + 60 + 10)[0]) == 255);
+    // An earlier iteration draws another picture of the same size; one past the model's is a usage error.
+    REQUIRE(visualize_command({"--model", model, "--out", dir + "/first", "--data", capsnet_test::mnist_directory(),
+                               "--routing-iteration", "1"}) == 0);
+    const RgbImage first = png_read(dir + "/first/vis_routing.png");
+    CHECK(first.width == routing.width);
+    CHECK(first.pixels != routing.pixels);
+    CHECK_THROWS_AS(visualize_command({"--model", model, "--out", dir, "--routing-iteration", "4"}), UsageError);
+}
+
 TEST_CASE("cli: export writes a loadable F16 / I8 model a quarter or half the size", "[cli][mnist]") {
     if (!capsnet_test::mnist_available()) return;
     const std::string dir = scratch("export");

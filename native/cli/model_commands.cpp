@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <sstream>
 
+#include <stb/stb_easy_font.h>
 #include <xtensor/xview.hpp>
 
 #include "backend/training_backend.hpp"
 #include "capsnet/batch.hpp"
+#include "capsnet/routing_view.hpp"
 #include "capsnet/visualize.hpp"
 #include "capsnet/weights.hpp"
 #include "cli/args.hpp"
@@ -96,6 +98,78 @@ int eval_command(const std::vector<std::string>& arguments) {
     return 0;
 }
 
+namespace {
+
+// vis_routing.png: the attribution (routing_view.hpp), normalised per sample and iteration, laid over the
+// input in dim grey. The ramp (purple -> red -> orange -> pale yellow, after matplotlib's inferno) never
+// starts at black, so a faint vote still shows as colour rather than darkening the stroke; the opacity
+// rises to 1 at a fifth of the maximum, so strong votes are pure ramp colour.
+void blend_attribution(std::uint8_t* pixel, float ink, float attribution) {
+    static const float stops[4][3] = {{120, 28, 109}, {212, 72, 66}, {251, 155, 6}, {252, 255, 164}};
+    const float a = std::clamp(attribution, 0.0f, 1.0f), position = a * 3;
+    const int low = std::min(2, static_cast<int>(position));
+    const float t = position - low, alpha = std::min(1.0f, 5 * a), grey = 0.5f * 255 * std::clamp(ink, 0.0f, 1.0f);
+    for (int k = 0; k < 3; ++k) {
+        const float ramp = stops[low][k] + t * (stops[low + 1][k] - stops[low][k]);
+        pixel[k] = static_cast<std::uint8_t>(std::lround((1 - alpha) * grey + alpha * ramp));
+    }
+}
+
+// Text from stb_easy_font's quads, each pixel `scale` times larger (as curves.cpp draws its legends).
+void draw_label(RgbImage& image, int x, int y, const std::string& label, int scale) {
+    static char buffer[8000];
+    std::string copy = label;
+    const int quads = stb_easy_font_print(0, 0, copy.data(), nullptr, buffer, sizeof buffer);
+    for (int q = 0; q < quads; ++q) {
+        const float* v = reinterpret_cast<const float*>(buffer + q * 64);  // 4 vertices of 16 bytes
+        image.fill_rect(x + static_cast<int>(v[0] * scale), y + static_cast<int>(v[1] * scale),
+                        static_cast<int>((v[8] - v[0]) * scale), static_cast<int>((v[9] - v[1]) * scale), 255, 255, 255);
+    }
+}
+
+int label_width(const std::string& label, int scale) {
+    std::string copy = label;
+    return stb_easy_font_width(copy.data()) * scale;
+}
+
+// One row per sample: its input, then its attribution to each class at `iteration` (0-based). A header
+// names the columns; the true class's tile is framed in orange.
+RgbImage routing_overlay_picture(const std::vector<RoutingView>& views, const std::vector<Tensor<float, 2>>& inputs,
+                                 const std::vector<int>& labels, int iteration, int zoom) {
+    const int tile = image_side * zoom, gap = 2 * zoom, pitch = tile + gap, header = 12 * zoom;
+    const int columns = 1 + digit_classes, rows = static_cast<int>(views.size());
+    RgbImage picture;
+    picture.width = columns * pitch - gap;
+    picture.height = header + rows * pitch - gap;
+    picture.pixels.assign(static_cast<std::size_t>(picture.width) * picture.height * 3, 89);  // the 0.35 grey
+    for (int column = 0; column < columns; ++column) {
+        const std::string name = column == 0 ? "input" : std::to_string(column - 1);
+        draw_label(picture, column * pitch + (tile - label_width(name, zoom)) / 2, 2 * zoom, name, zoom);
+    }
+    for (int row = 0; row < rows; ++row) {
+        const int top = header + row * pitch;
+        const Tensor<float, 2>& input = inputs[static_cast<std::size_t>(row)];
+        const Tensor<float, 4>& attribution = views[static_cast<std::size_t>(row)].attribution_normalized;
+        const int framed = 1 + labels[static_cast<std::size_t>(row)];
+        picture.fill_rect(framed * pitch - gap, top - gap, tile + 2 * gap, tile + 2 * gap, 255, 140, 0);
+        for (int column = 0; column < columns; ++column)
+            for (int y = 0; y < tile; ++y)
+                for (int x = 0; x < tile; ++x) {
+                    std::uint8_t* pixel =
+                        &picture.pixels[(static_cast<std::size_t>(top + y) * picture.width + column * pitch + x) * 3];
+                    const float ink = input(y / zoom, x / zoom);
+                    if (column == 0) {
+                        pixel[0] = pixel[1] = pixel[2] = static_cast<std::uint8_t>(std::lround(255 * std::clamp(ink, 0.0f, 1.0f)));
+                    } else {
+                        blend_attribution(pixel, ink, attribution(iteration, column - 1, y / zoom, x / zoom));
+                    }
+                }
+    }
+    return picture;
+}
+
+}  // namespace
+
 int visualize_command(const std::vector<std::string>& arguments) {
     ArgParser parser("visualize",
                      "Draws the seed implementation's pictures from a model file, as PNG:\n"
@@ -103,7 +177,11 @@ int visualize_command(const std::vector<std::string>& arguments) {
                      "                     class j: every input reconstructed through capsule j alone (the mask grid)\n"
                      "  vis_tweaked<d>.png the first test image of digit d, reconstructed through capsule d with an offset\n"
                      "                     added to one of its 16 dimensions (columns); one row per offset, the\n"
-                     "                     unperturbed row framed in orange");
+                     "                     unperturbed row framed in orange\n"
+                     "  vis_routing.png    the first test image of each digit (rows), then the strokes that voted for\n"
+                     "                     each class 0..9 (columns) at one routing iteration: every primary capsule's\n"
+                     "                     c_ij |u_hat_ij| spread over its receptive field, on the ink, coloured on a\n"
+                     "                     scale shared by the row's classes; the true class framed in orange");
     parser.option("model", "FILE", "", "model file (.safetensors)")
         .option("out", "DIR", "", "output folder (created if missing)")
         .option("data", "DIR", default_data_dir(), "folder with the MNIST IDX files ($CAPSNET_DATA_DIR)")
@@ -111,6 +189,7 @@ int visualize_command(const std::vector<std::string>& arguments) {
         .option("high", "X", "0.25", "largest offset")
         .option("step", "X", "0.05", "offset step")
         .option("zoom", "N", "2", "pixels per MNIST pixel in the PNGs")
+        .option("routing-iteration", "N", "last", "routing iteration drawn in vis_routing.png, 1 .. the model's iterations")
         .example("capsnet visualize --model saved_model/model.safetensors --out vis")
         .example("capsnet visualize --model m.safetensors --out vis --low -0.5 --high 0.5 --step 0.1");
     const ParsedArgs args = parser.parse(arguments);
@@ -133,6 +212,10 @@ int visualize_command(const std::vector<std::string>& arguments) {
     const int zoom = static_cast<int>(args.integer("zoom", 1, 16));
     const std::string path = args.text("model"), out_dir = args.text("out");
     const Model model = model_from_safetensors(safetensors_read(path), path);
+    const int routing_iterations = model.config.routing_iterations;
+    const int routing_iteration = args.given("routing-iteration")
+                                      ? static_cast<int>(args.integer("routing-iteration", 1, routing_iterations))
+                                      : routing_iterations;
     const MnistSplit test = load_mnist(args.text("data"), "t10k");
     std::error_code ec;
     fs::create_directories(out_dir, ec);
@@ -184,6 +267,20 @@ int visualize_command(const std::vector<std::string>& arguments) {
     }
     std::printf("wrote %s/vis_tweaked0..9.png (%zu offsets from %g to %g x %d dimensions)\n", out_dir.c_str(),
                 offsets.size(), offsets.front(), offsets.back(), digit_dims);
+
+    // vis_routing.png: the first test image of each digit (sample 2d of the mask grid's batch again).
+    std::vector<RoutingView> views;
+    std::vector<Tensor<float, 2>> inputs;
+    std::vector<int> row_labels;
+    for (int d = 0; d < digit_classes; ++d) {
+        views.push_back(routing_view(state, 2 * std::size_t(d)));
+        inputs.push_back(xt::view(images, 2 * d, 0, xt::all(), xt::all()));
+        row_labels.push_back(labels[2 * std::size_t(d)]);
+    }
+    const std::string routing_path = (fs::path(out_dir) / "vis_routing.png").string();
+    png_write(routing_path, routing_overlay_picture(views, inputs, row_labels, routing_iteration - 1, zoom));
+    std::printf("wrote %s (attribution at routing iteration %d of %d)\n", routing_path.c_str(), routing_iteration,
+                routing_iterations);
     return 0;
 }
 
