@@ -1,5 +1,5 @@
-// Learning curves (curves.hpp): log.csv parsing and a small plotter (lines, log axes, text from
-// stb_easy_font's quads) drawing into an RgbImage.
+// Learning curves (curves.hpp): log.csv parsing and a small plotter (log axes over chart.hpp's lines and
+// text) drawing into an RgbImage.
 #include "cli/curves.hpp"
 
 #include <algorithm>
@@ -13,7 +13,7 @@
 #include <map>
 #include <sstream>
 
-#include <stb/stb_easy_font.h>
+#include "cli/chart.hpp"
 
 namespace capsnet::cli {
 
@@ -76,54 +76,7 @@ RunLog read_run_log(const std::string& run_dir) {
 
 namespace {
 
-using Color = std::array<std::uint8_t, 3>;
-
-const Color white{255, 255, 255}, black{30, 30, 30}, grid{225, 225, 225}, frame{150, 150, 150};
-const Color palette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
-                         {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127}};
-
-void dot(RgbImage& image, int x, int y, int radius, const Color& c) {
-    image.fill_rect(x - radius, y - radius, 2 * radius + 1, 2 * radius + 1, c[0], c[1], c[2]);
-}
-
-// stb_easy_font draws with quads of whole pixels; each is filled `scale` times larger.
-void text(RgbImage& image, int x, int y, const std::string& s, const Color& c, int scale = 2) {
-    static char buffer[60000];
-    std::string copy = s;
-    const int quads = stb_easy_font_print(0, 0, copy.data(), nullptr, buffer, sizeof buffer);
-    for (int q = 0; q < quads; ++q) {
-        const float* v = reinterpret_cast<const float*>(buffer + q * 64);  // 4 vertices of 16 bytes
-        const float x0 = v[0], y0 = v[1], x1 = v[8], y1 = v[9];
-        image.fill_rect(x + static_cast<int>(x0 * scale), y + static_cast<int>(y0 * scale),
-                        static_cast<int>((x1 - x0) * scale), static_cast<int>((y1 - y0) * scale), c[0], c[1], c[2]);
-    }
-}
-
-int text_width(const std::string& s, int scale = 2) {
-    std::string copy = s;
-    return stb_easy_font_width(copy.data()) * scale;
-}
-
-enum class Dash { solid, dashed, dotted };
-
-// A 2-pixel line from (x0, y0) to (x1, y1); `phase` carries the dash pattern across segments.
-void line(RgbImage& image, double x0, double y0, double x1, double y1, const Color& c, Dash dash, double& phase) {
-    const double length = std::hypot(x1 - x0, y1 - y0);
-    const int steps = std::max(1, static_cast<int>(std::ceil(length)));
-    for (int i = 0; i <= steps; ++i, phase += length / steps) {
-        const double period = dash == Dash::dashed ? 12 : 6, on = dash == Dash::dashed ? 8 : 2;
-        if (dash != Dash::solid && std::fmod(phase, period) >= on) continue;
-        const double t = double(i) / steps;
-        dot(image, static_cast<int>(std::lround(x0 + t * (x1 - x0))), static_cast<int>(std::lround(y0 + t * (y1 - y0))), 1, c);
-    }
-}
-
-std::string tick_label(double value) {
-    char buffer[32];
-    if (value >= 0.01 && value < 1000) std::snprintf(buffer, sizeof buffer, "%g", value);
-    else std::snprintf(buffer, sizeof buffer, "%.0e", value);
-    return buffer;
-}
+using namespace chart;
 
 struct Series {
     std::vector<std::pair<double, double>> points;  // (epoch, value > 0)
@@ -185,10 +138,7 @@ void draw_panel(RgbImage& image, const Panel& p, const std::string& title, const
                  s.color, s.dash, phase);
         if (s.points.size() == 1) dot(image, int(px(s.points[0].first)), int(py(s.points[0].second)), 2, s.color);
     }
-    image.fill_rect(p.left, p.top, p.width, 1, frame[0], frame[1], frame[2]);
-    image.fill_rect(p.left, p.top + p.height, p.width + 1, 1, frame[0], frame[1], frame[2]);
-    image.fill_rect(p.left, p.top, 1, p.height, frame[0], frame[1], frame[2]);
-    image.fill_rect(p.left + p.width, p.top, 1, p.height, frame[0], frame[1], frame[2]);
+    outline(image, p.left, p.top, p.width, p.height, frame);
     text(image, p.left, p.top - 22, title, black);
 }
 
