@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <sstream>
 
-#include <stb/stb_easy_font.h>
 #include <xtensor/xview.hpp>
 
 #include "backend/training_backend.hpp"
@@ -14,6 +13,7 @@
 #include "capsnet/visualize.hpp"
 #include "capsnet/weights.hpp"
 #include "cli/args.hpp"
+#include "cli/chart.hpp"
 #include "cli/commands.hpp"
 #include "cli/curves.hpp"
 #include "cli/evaluation.hpp"
@@ -115,23 +115,6 @@ void blend_attribution(std::uint8_t* pixel, float ink, float attribution) {
     }
 }
 
-// Text from stb_easy_font's quads, each pixel `scale` times larger (as curves.cpp draws its legends).
-void draw_label(RgbImage& image, int x, int y, const std::string& label, int scale) {
-    static char buffer[8000];
-    std::string copy = label;
-    const int quads = stb_easy_font_print(0, 0, copy.data(), nullptr, buffer, sizeof buffer);
-    for (int q = 0; q < quads; ++q) {
-        const float* v = reinterpret_cast<const float*>(buffer + q * 64);  // 4 vertices of 16 bytes
-        image.fill_rect(x + static_cast<int>(v[0] * scale), y + static_cast<int>(v[1] * scale),
-                        static_cast<int>((v[8] - v[0]) * scale), static_cast<int>((v[9] - v[1]) * scale), 255, 255, 255);
-    }
-}
-
-int label_width(const std::string& label, int scale) {
-    std::string copy = label;
-    return stb_easy_font_width(copy.data()) * scale;
-}
-
 // One row per sample: its input, then its attribution to each class at `iteration` (0-based). A header
 // names the columns; the true class's tile is framed in orange.
 RgbImage routing_overlay_picture(const std::vector<RoutingView>& views, const std::vector<Tensor<float, 2>>& inputs,
@@ -144,7 +127,7 @@ RgbImage routing_overlay_picture(const std::vector<RoutingView>& views, const st
     picture.pixels.assign(static_cast<std::size_t>(picture.width) * picture.height * 3, 89);  // the 0.35 grey
     for (int column = 0; column < columns; ++column) {
         const std::string name = column == 0 ? "input" : std::to_string(column - 1);
-        draw_label(picture, column * pitch + (tile - label_width(name, zoom)) / 2, 2 * zoom, name, zoom);
+        chart::text(picture, column * pitch + (tile - chart::text_width(name, zoom)) / 2, 2 * zoom, name, chart::white, zoom);
     }
     for (int row = 0; row < rows; ++row) {
         const int top = header + row * pitch;
