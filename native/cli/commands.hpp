@@ -13,5 +13,6 @@ int eval_command(const std::vector<std::string>& args);
 int visualize_command(const std::vector<std::string>& args);
 int export_command(const std::vector<std::string>& args);
 int plot_command(const std::vector<std::string>& args);
+int robustness_command(const std::vector<std::string>& args);
 
 }  // namespace capsnet::cli

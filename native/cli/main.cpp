@@ -20,6 +20,7 @@ const char* usage =
     "  visualize   the mask grid (vis_all.png) and dimension sweeps (vis_tweaked0..9.png)\n"
     "  export      write a smaller F16 or I8 copy of a model (for the web) and report its accuracy change\n"
     "  plot        learning curves of one or several runs (curves.png) from their log.csv\n"
+    "  robustness  test accuracy under rotation, scale and translation of the digits (CSV and PNG chart)\n"
     "\n"
     "Run 'capsnet <command> --help' for a command's options.\n";
 
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
         if (command == "visualize") return visualize_command(args);
         if (command == "export") return export_command(args);
         if (command == "plot") return plot_command(args);
+        if (command == "robustness") return robustness_command(args);
         std::fprintf(stderr, "capsnet: unknown command '%s'\n\n%s", command.c_str(), usage);
         return 2;
     } catch (const UsageError& error) {
