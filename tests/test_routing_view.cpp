@@ -281,6 +281,25 @@ TEST_CASE("routing heatmap: type t is tile (t / 8, t % 8) of 6x6 cells, gaps hol
     CHECK_THROWS_AS(routing_heatmap(per_capsule, 0, 10, 0.0f), Error);
 }
 
+TEST_CASE("routing colours: the ramp's ends, the overlay grey where nothing voted and pure ramp where much did",
+          "[routing_view]") {
+    const Rgb low = routing_ramp(0), high = routing_ramp(1);
+    CHECK((int(low.r) == 120 && int(low.g) == 28 && int(low.b) == 109));
+    CHECK((int(high.r) == 252 && int(high.g) == 255 && int(high.b) == 164));
+    const Rgb clamped = routing_ramp(7);
+    CHECK((clamped.r == high.r && clamped.g == high.g && clamped.b == high.b));
+    // No vote: the ink in dim grey (half brightness), black off the ink.
+    const Rgb grey = routing_overlay_pixel(1, 0), black = routing_overlay_pixel(0, 0);
+    CHECK((int(grey.r) == 128 && int(grey.g) == 128 && int(grey.b) == 128));
+    CHECK((int(black.r) == 0 && int(black.g) == 0 && int(black.b) == 0));
+    // From a fifth of the maximum on, the ink does not show through.
+    for (float a : {0.2f, 0.5f, 1.0f}) {
+        const Rgb on_ink = routing_overlay_pixel(1, a), off_ink = routing_overlay_pixel(0, a), ramp = routing_ramp(a);
+        CHECK((on_ink.r == ramp.r && on_ink.g == ramp.g && on_ink.b == ramp.b));
+        CHECK((off_ink.r == ramp.r && off_ink.g == ramp.g && off_ink.b == ramp.b));
+    }
+}
+
 TEST_CASE("routing view: time of the trace and attribution of one image", "[routing_view][.timing]") {
     // Hidden (run with `test_routing_view [timing]`): prints the forward pass and the view separately.
     const Config config = config_for_preset(Preset::seed);

@@ -101,18 +101,10 @@ int eval_command(const std::vector<std::string>& arguments) {
 namespace {
 
 // vis_routing.png: the attribution (routing_view.hpp), normalised per sample and iteration, laid over the
-// input in dim grey. The ramp (purple -> red -> orange -> pale yellow, after matplotlib's inferno) never
-// starts at black, so a faint vote still shows as colour rather than darkening the stroke; the opacity
-// rises to 1 at a fifth of the maximum, so strong votes are pure ramp colour.
+// input with routing_overlay_pixel (the browser's overlay colours).
 void blend_attribution(std::uint8_t* pixel, float ink, float attribution) {
-    static const float stops[4][3] = {{120, 28, 109}, {212, 72, 66}, {251, 155, 6}, {252, 255, 164}};
-    const float a = std::clamp(attribution, 0.0f, 1.0f), position = a * 3;
-    const int low = std::min(2, static_cast<int>(position));
-    const float t = position - low, alpha = std::min(1.0f, 5 * a), grey = 0.5f * 255 * std::clamp(ink, 0.0f, 1.0f);
-    for (int k = 0; k < 3; ++k) {
-        const float ramp = stops[low][k] + t * (stops[low + 1][k] - stops[low][k]);
-        pixel[k] = static_cast<std::uint8_t>(std::lround((1 - alpha) * grey + alpha * ramp));
-    }
+    const Rgb colour = routing_overlay_pixel(ink, attribution);
+    pixel[0] = colour.r, pixel[1] = colour.g, pixel[2] = colour.b;
 }
 
 // One row per sample: its input, then its attribution to each class at `iteration` (0-based). A header

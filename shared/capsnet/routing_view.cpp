@@ -2,6 +2,7 @@
 #include "capsnet/routing_view.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 
@@ -128,6 +129,36 @@ Tensor<float, 2> routing_heatmap(const Tensor<float, 3>& per_capsule, int iterat
                                                std::size_t(routing_heatmap_tile_columns), std::size_t(primary_grid)});
     for (std::size_t i = 0; i < I; ++i) tiles.data()[i] = per_capsule(std::size_t(iteration), i, std::size_t(digit));
     return tile_images(tiles, primary_side, routing_heatmap_gap, gap_value);
+}
+
+namespace {
+
+// The ramp in unrounded 0..255 values, so the overlay blends before it rounds.
+std::array<float, 3> ramp_values(float value) {
+    static const float stops[4][3] = {{120, 28, 109}, {212, 72, 66}, {251, 155, 6}, {252, 255, 164}};
+    const float position = std::clamp(value, 0.0f, 1.0f) * 3;
+    const int low = std::min(2, static_cast<int>(position));
+    const float t = position - low;
+    std::array<float, 3> colour{};
+    for (int k = 0; k < 3; ++k) colour[k] = stops[low][k] + t * (stops[low + 1][k] - stops[low][k]);
+    return colour;
+}
+
+std::uint8_t channel(float value) { return static_cast<std::uint8_t>(std::lround(std::clamp(value, 0.0f, 255.0f))); }
+
+}  // namespace
+
+Rgb routing_ramp(float value) {
+    const std::array<float, 3> colour = ramp_values(value);
+    return {channel(colour[0]), channel(colour[1]), channel(colour[2])};
+}
+
+Rgb routing_overlay_pixel(float ink, float attribution) {
+    const float a = std::clamp(attribution, 0.0f, 1.0f), alpha = std::min(1.0f, 5 * a);
+    const float grey = 0.5f * 255 * std::clamp(ink, 0.0f, 1.0f);
+    const std::array<float, 3> colour = ramp_values(a);
+    return {channel((1 - alpha) * grey + alpha * colour[0]), channel((1 - alpha) * grey + alpha * colour[1]),
+            channel((1 - alpha) * grey + alpha * colour[2])};
 }
 
 }  // namespace capsnet

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "capsnet/common.hpp"
 #include "capsnet/config.hpp"
@@ -83,5 +84,18 @@ constexpr int routing_heatmap_height = routing_heatmap_tile_rows * (primary_side
 constexpr int routing_heatmap_width =
     routing_heatmap_tile_columns * (primary_side + routing_heatmap_gap) - routing_heatmap_gap;
 Tensor<float, 2> routing_heatmap(const Tensor<float, 3>& per_capsule, int iteration, int digit, float gap_value);
+
+// Colours, so `capsnet visualize` and the browser draw the same picture. The ramp runs purple -> red ->
+// orange -> pale yellow (after matplotlib's inferno) and never starts at black, so a faint value still
+// shows as colour.
+struct Rgb {
+    std::uint8_t r = 0, g = 0, b = 0;
+};
+// value in [0, 1] (clamped) on the ramp; the heatmap's colours.
+Rgb routing_ramp(float value);
+// One pixel of the attribution overlay: the input's ink (in [0, 1]) in dim grey under the ramp colour of
+// the normalised attribution, whose opacity rises to 1 at a fifth of the maximum, so strong votes are
+// pure ramp colour and a stroke that sent nothing stays grey.
+Rgb routing_overlay_pixel(float ink, float attribution);
 
 }  // namespace capsnet
