@@ -1,12 +1,13 @@
-// The share-link codec (format in share_link.hpp). Decoding trusts nothing: the length is capped before
-// any work, the checksum is checked before any field is read, every read is bounds-checked, and the range
-// decoder produces exactly 784 pixels whatever its input, so a hostile link costs at most a few
-// microseconds and ends in capsnet::Error.
+// The share-link codec (format in share_link.hpp): writes version 2, reads versions 1 and 2. Decoding
+// trusts nothing: the length is capped before any work, the checksum is checked before any field is read,
+// every read is bounds-checked, and the range decoder produces exactly 784 pixels whatever its input, so
+// a hostile link costs at most a few microseconds and ends in capsnet::Error.
 #include "share_link.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 #include <vector>
 
 #include "capsnet/error.hpp"
@@ -15,11 +16,11 @@ namespace capsnet {
 
 namespace {
 
-constexpr std::string_view share_link_version = "1";  // written as "v1." before the base64
-constexpr std::size_t share_link_max_input = 4096;  // a valid link is at most 1147 characters
+constexpr std::string_view share_link_version = "2";  // written as "v2." before the base64
+constexpr std::string_view share_link_version_1 = "1";  // still read: no view or pose bytes
+constexpr std::size_t share_link_max_input = 4096;  // a valid link is at most 1163 characters
 constexpr std::size_t share_link_model_id_max = 32;
-constexpr std::size_t image_pixels = 784;
-constexpr int image_side = 28;
+constexpr std::size_t image_bytes = image_pixels;  // capsnet/config.hpp's 28 x 28, as a size
 constexpr int value_limit = 2000;  // thousandths: the [-2, 2] of share_link_quantize
 
 constexpr unsigned state_capsule_mask = 0x0F;
@@ -27,9 +28,60 @@ constexpr unsigned state_capsule_edited = 0x10;
 constexpr unsigned state_image_raw = 0x20;
 constexpr unsigned state_reserved = 0xC0;
 
-std::string thousandths_text(int value) {
-    char text[16];
-    std::snprintf(text, sizeof text, "%s%d.%03d", value < 0 ? "-" : "", std::abs(value) / 1000, std::abs(value) % 1000);
+constexpr unsigned view_byte_tab = 0x03;
+constexpr int view_byte_iteration_shift = 2;
+constexpr unsigned view_byte_iteration = 0x0F;  // after the shift
+constexpr unsigned view_byte_logits = 0x40;
+constexpr unsigned view_byte_reserved = 0x80;
+
+constexpr unsigned pose_byte_refit = 0x01;
+constexpr unsigned pose_byte_sweep = 0x02;
+constexpr unsigned pose_byte_stored = 0x04;  // the pose is not the identity: its five values follow
+constexpr unsigned pose_byte_reserved = 0xF8;
+
+static_assert(share_view_tabs - 1 <= int(view_byte_tab) && share_view_max_routing_iteration == int(view_byte_iteration),
+              "the view byte's fields must hold the ShareView ranges");
+
+// The pose's fields in the order the link stores them, each with its range and stored unit from
+// share_link.hpp, so quantizing, encoding, decoding and the messages cannot disagree.
+struct PoseField {
+    const char* name;
+    float AffineTransform::*member;
+    float min, max;
+    int steps;       // stored steps per unit
+    float identity;  // the field's value in the identity transform
+};
+
+constexpr PoseField pose_fields[] = {
+    {"rotation", &AffineTransform::rotation_degrees, share_link_pose_rotation_min, share_link_pose_rotation_max,
+     share_link_pose_rotation_steps, 0.0f},
+    {"scale", &AffineTransform::scale, share_link_pose_scale_min, share_link_pose_scale_max, share_link_pose_steps, 1.0f},
+    {"shear", &AffineTransform::shear, share_link_pose_shear_min, share_link_pose_shear_max, share_link_pose_steps, 0.0f},
+    {"translate_x", &AffineTransform::translate_x, share_link_pose_translate_min, share_link_pose_translate_max,
+     share_link_pose_steps, 0.0f},
+    {"translate_y", &AffineTransform::translate_y, share_link_pose_translate_min, share_link_pose_translate_max,
+     share_link_pose_steps, 0.0f},
+};
+
+// The ranges in stored steps. The range ends are binary fractions (90, 1.5, 0.25...), so these products
+// are exact, and they fit an int16.
+constexpr int pose_steps_min(const PoseField& field) { return static_cast<int>(field.min * float(field.steps)); }
+constexpr int pose_steps_max(const PoseField& field) { return static_cast<int>(field.max * float(field.steps)); }
+constexpr int pose_steps_identity(const PoseField& field) { return static_cast<int>(field.identity * float(field.steps)); }
+
+// A stored value as a decimal: steps 1000 (thousandths) gives "-0.250", steps 10 (tenths) "90.5".
+std::string steps_text(int value, int steps) {
+    const std::size_t digits = std::to_string(steps).size() - 1;  // steps is a power of ten
+    std::string fraction = std::to_string(std::abs(value) % steps);
+    fraction.insert(0, digits - fraction.size(), '0');
+    return (value < 0 ? "-" : "") + std::to_string(std::abs(value) / steps) + "." + fraction;
+}
+
+std::string thousandths_text(int value) { return steps_text(value, 1000); }
+
+std::string range_text(const PoseField& field) {
+    char text[40];
+    std::snprintf(text, sizeof text, "[%g, %g]", double(field.min), double(field.max));
     return text;
 }
 
@@ -45,6 +97,15 @@ std::string character_text(char c) {
 
 int thousandths(float value) { return static_cast<int>(std::lround(double(share_link_quantize(value)) * 1000.0)); }
 float from_thousandths(int value) { return static_cast<float>(value) / 1000.0f; }
+
+// share_link_quantize_pose for one field, in stored steps. Through an int, so -0 gives +0.
+int pose_steps(float value, const PoseField& field) {
+    if (std::isnan(value)) return pose_steps_identity(field);
+    const double clamped =
+        std::clamp(double(value) * field.steps, double(pose_steps_min(field)), double(pose_steps_max(field)));
+    return static_cast<int>(std::lround(clamped));
+}
+float from_pose_steps(int value, const PoseField& field) { return static_cast<float>(value) / float(field.steps); }
 
 // ---------------------------------------------------------------------------------------------------
 // Checks shared by both directions, so encode never makes a link decode refuses.
@@ -77,6 +138,20 @@ void share_view_check_sweep(int low, int high, int step) {
     if (columns > share_link_max_sweep_columns)
         throw Error("share link: the sweep would have " + std::to_string(static_cast<long>(columns)) +
                     " columns (at most " + std::to_string(share_link_max_sweep_columns) + ")");
+}
+
+void share_view_check_tab(int tab) {
+    if (tab < 0 || tab >= share_view_tabs)
+        throw Error("share link: view tab " + std::to_string(tab) +
+                    " is not one of 0-2 (0 interpolation, 1 routing, 2 pose lab)");
+}
+
+// The encoder clamps every field into its range, so only a forged link fails this; the encoder checks
+// too, so a change to the clamping could not make links that do not open.
+void share_view_check_pose_value(int steps, const PoseField& field) {
+    if (steps < pose_steps_min(field) || steps > pose_steps_max(field))
+        throw Error(std::string("share link: the pose ") + field.name + " is " + steps_text(steps, field.steps) +
+                    ", outside " + range_text(field));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -153,8 +228,8 @@ std::uint16_t crc16_genibus(const std::uint8_t* data, std::size_t size) {
 // The image: an adaptive binary range coder (LZMA's: 11-bit probabilities, 32-bit range, carries through
 // a cached byte). Whether a pixel is ink is predicted from its four already-coded neighbours (left,
 // up-left, up, up-right); an ink value is coded bit by bit down a binary tree whose probabilities depend
-// on how many of left and up are ink. Integer-only, so native and wasm produce the same bytes. Links to
-// MNIST's test digits come out at a median 274 characters (max 389) this way against 353 (max 563) with
+// on how many of left and up are ink. Integer-only, so native and wasm produce the same bytes. Version-1
+// links to MNIST's test digits came out at a median 274 characters (max 389) this way against 353 (max 563) with
 // zero-run byte coding: runs of background cost a few bits instead of two bytes, and the stroke's
 // near-saturated values a few bits less than a byte.
 
@@ -268,7 +343,7 @@ private:
 // passes the true bits and `pixels` is its input; the decoder's answers fill `pixels` in the same order
 // (every context reads only pixels already written).
 template <typename Coder>
-void image_code(Coder& coder, std::array<std::uint8_t, image_pixels>& pixels) {
+void image_code(Coder& coder, std::array<std::uint8_t, image_bytes>& pixels) {
     ImageModel model;
     const auto ink = [&](int row, int col) {
         return row >= 0 && col >= 0 && col < image_side && pixels[static_cast<std::size_t>(row * image_side + col)] != 0;
@@ -341,6 +416,13 @@ float share_link_quantize(float value) {
     return from_thousandths(static_cast<int>(std::lround(clamped)));
 }
 
+AffineTransform share_link_quantize_pose(const AffineTransform& pose) {
+    AffineTransform quantized;
+    for (const PoseField& field : pose_fields)
+        quantized.*field.member = from_pose_steps(pose_steps(pose.*field.member, field), field);
+    return quantized;
+}
+
 std::string share_link_encode(const ShareView& view) {
     share_view_check_model_id(view.model_id);
     share_view_check_capsule(view.selected_capsule);
@@ -352,16 +434,30 @@ std::string share_link_encode(const ShareView& view) {
             if (!std::isfinite(value)) throw Error("share link: the capsule holds a value that is not a number");
     const int low = thousandths(view.sweep_low), high = thousandths(view.sweep_high), step = thousandths(view.sweep_step);
     share_view_check_sweep(low, high, step);
+    share_view_check_tab(view.view_tab);
+    if (view.routing_iteration < 0 || view.routing_iteration > share_view_max_routing_iteration)
+        throw Error("share link: routing iteration " + std::to_string(view.routing_iteration) + " is not one of 0-" +
+                    std::to_string(share_view_max_routing_iteration) + " (0 = the model's last)");
+    std::array<int, std::size(pose_fields)> pose{};
+    bool pose_is_identity = true;
+    for (std::size_t k = 0; k < pose.size(); ++k) {
+        const PoseField& field = pose_fields[k];
+        if (!std::isfinite(view.pose.*field.member))
+            throw Error(std::string("share link: the pose ") + field.name + " is not a number");
+        pose[k] = pose_steps(view.pose.*field.member, field);
+        share_view_check_pose_value(pose[k], field);
+        pose_is_identity = pose_is_identity && pose[k] == pose_steps_identity(field);
+    }
 
     std::vector<std::uint8_t> bytes;
     bytes.push_back(static_cast<std::uint8_t>(view.model_id.size()));
     bytes.insert(bytes.end(), view.model_id.begin(), view.model_id.end());
 
     RangeEncoder encoder;
-    std::array<std::uint8_t, image_pixels> pixels = view.input;
+    std::array<std::uint8_t, image_bytes> pixels = view.input;
     image_code(encoder, pixels);
     std::vector<std::uint8_t> image = encoder.finish();
-    const bool raw = image.size() >= image_pixels;  // noise-like input: range coding cannot win
+    const bool raw = image.size() >= image_bytes;  // noise-like input: range coding cannot win
     if (raw) image.assign(view.input.begin(), view.input.end());
 
     unsigned state = static_cast<unsigned>(view.selected_capsule);
@@ -371,6 +467,17 @@ std::string share_link_encode(const ShareView& view) {
     for (int value : {low, high, step}) put_int16(bytes, value);
     if (view.capsule_edited)
         for (float value : view.capsule) put_int16(bytes, thousandths(value));
+    unsigned view_byte = static_cast<unsigned>(view.view_tab) |
+                         static_cast<unsigned>(view.routing_iteration) << view_byte_iteration_shift;
+    if (view.routing_logits) view_byte |= view_byte_logits;
+    bytes.push_back(static_cast<std::uint8_t>(view_byte));
+    unsigned pose_byte = 0;
+    if (view.pose_refit) pose_byte |= pose_byte_refit;
+    if (view.pose_sweep) pose_byte |= pose_byte_sweep;
+    if (!pose_is_identity) pose_byte |= pose_byte_stored;
+    bytes.push_back(static_cast<std::uint8_t>(pose_byte));
+    if (!pose_is_identity)
+        for (int value : pose) put_int16(bytes, value);
     bytes.insert(bytes.end(), image.begin(), image.end());
     const std::uint16_t crc = crc16_genibus(bytes.data(), bytes.size());
     bytes.push_back(static_cast<std::uint8_t>(crc >> 8));
@@ -391,9 +498,11 @@ ShareView share_link_decode(std::string_view fragment) {
     const std::string_view version = dot == std::string_view::npos || dot == 0 ? "" : fragment.substr(1, dot - 1);
     const bool all_digits = std::all_of(version.begin(), version.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (fragment[0] != 'v' || version.empty() || !all_digits)
-        throw Error("share link: not a share link (it should start with \"v1.\")");
-    if (version != share_link_version)
-        throw Error("share link: version " + std::string(version) + " is not supported (this page reads version 1)");
+        throw Error("share link: not a share link (it should start with \"v2.\" or \"v1.\")");
+    if (version != share_link_version && version != share_link_version_1)
+        throw Error("share link: version " + std::string(version) +
+                    " is not supported (this page reads versions 1 and 2)");
+    const bool has_view_and_pose = version == share_link_version;
     fragment.remove_prefix(dot + 1);
     offset += dot + 1;
 
@@ -426,10 +535,31 @@ ShareView share_link_decode(std::string_view fragment) {
     if (view.capsule_edited)
         for (float& value : view.capsule) value = from_thousandths(reader.value("a capsule value"));
 
+    if (has_view_and_pose) {
+        const unsigned view_byte = reader.byte("view");
+        if (view_byte & view_byte_reserved) throw Error("share link: unknown flags in the view byte");
+        view.view_tab = static_cast<int>(view_byte & view_byte_tab);
+        share_view_check_tab(view.view_tab);
+        view.routing_iteration = static_cast<int>((view_byte >> view_byte_iteration_shift) & view_byte_iteration);
+        view.routing_logits = (view_byte & view_byte_logits) != 0;
+
+        const unsigned pose_byte = reader.byte("pose");
+        if (pose_byte & pose_byte_reserved) throw Error("share link: unknown flags in the pose byte");
+        view.pose_refit = (pose_byte & pose_byte_refit) != 0;
+        view.pose_sweep = (pose_byte & pose_byte_sweep) != 0;
+        // An identity pose written out anyway decodes to the identity: the same view, nothing to refuse.
+        if (pose_byte & pose_byte_stored)
+            for (const PoseField& field : pose_fields) {
+                const int steps = reader.int16((std::string("the pose ") + field.name).c_str());
+                share_view_check_pose_value(steps, field);
+                view.pose.*field.member = from_pose_steps(steps, field);
+            }
+    }
+
     if (state & state_image_raw) {
-        if (reader.left() != image_pixels)
+        if (reader.left() != image_bytes)
             throw Error("share link: the raw image has " + std::to_string(reader.left()) + " bytes, not 784");
-        std::copy_n(reader.here(), image_pixels, view.input.begin());
+        std::copy_n(reader.here(), image_bytes, view.input.begin());
     } else {
         RangeDecoder decoder(reader.here(), reader.left());
         image_code(decoder, view.input);
