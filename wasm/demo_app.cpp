@@ -1,16 +1,21 @@
 // The demo's interface. Compute is lazy: an input change marks the analysis stale, the analysis marks the
-// sweep and the slider picture stale, and each is recomputed once at the next frame, so a frame never does
-// work nobody will see. While a stroke is being drawn only the classification and the mask grid follow the
-// pen (~20 ms); the interpolation grid (176 decoder passes) catches up when the pen lifts.
+// sweep, the slider picture, the routing pictures and the pose sweeps stale, and each is recomputed once at
+// the next frame, so a frame never does work nobody will see. While a stroke is being drawn only the
+// classification, the mask grid and the routing view follow the pen (~20 ms); the interpolation grid (176
+// decoder passes) catches up when the pen lifts, and the pose sweeps (46 forward passes, ~0.7 s) when
+// neither the pen nor a slider is held.
 #include "demo_app.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include <nlohmann/json.hpp>
 #include <xtensor/xmanipulation.hpp>
+#include <xtensor/xmath.hpp>
 #include <xtensor/xoperation.hpp>
+#include <xtensor/xview.hpp>
 
 #include "capsnet/visualize.hpp"
 #include "demo_page.hpp"
@@ -20,28 +25,88 @@ namespace capsnet {
 
 namespace {
 
-// The drawing is rasterised at 5x MNIST's size before the MNIST-style crop, scale and centring: enough
-// resolution for the 20x20 box's antialiasing, cheap enough to redo on every pen move.
-constexpr int raster_side = 140;
+constexpr int raster_side = demo_raster_side;
 // The link codec's limit on interpolation columns: a hostile link cannot ask for a huge grid.
 constexpr int max_sweep_columns = share_link_max_sweep_columns;
 
 const ImU32 highlight_colour = IM_COL32(255, 196, 0, 255);
+const ImVec4 error_colour(1, 0.45f, 0.45f, 1);
+constexpr double routing_play_step_ms = 700;  // slow enough to see each iteration's couplings settle
+
+// matplotlib's tab10, one per class in the pose charts (as the CLI's charts); the 16 dimensions cycle them.
+const ImU32 series_colours[10] = {IM_COL32(31, 119, 180, 255), IM_COL32(255, 127, 14, 255), IM_COL32(44, 160, 44, 255),
+                                  IM_COL32(214, 39, 40, 255),  IM_COL32(148, 103, 189, 255), IM_COL32(140, 86, 75, 255),
+                                  IM_COL32(227, 119, 194, 255), IM_COL32(127, 127, 127, 255), IM_COL32(188, 189, 34, 255),
+                                  IM_COL32(23, 190, 207, 255)};
+
+std::vector<float> sweep_values(float low, float high, float step) {
+    std::vector<float> values;
+    const int count = static_cast<int>(std::lround((high - low) / step)) + 1;
+    for (int k = 0; k < count; ++k) values.push_back(low + k * step);
+    return values;
+}
+
+// The routing view's pictures for iteration `iteration` (0-based): the 10 classes' attribution overlays
+// in a row of 28x28 tiles, and the chosen class's heatmap of c (fixed scale [0, 1], so iteration 1's
+// uniform 1/10 looks uniform) or b (scaled to the iteration's range over all classes; `logit_range`
+// receives it). Gaps between heatmap tiles are the page's grey.
+struct RoutingPictures {
+    std::vector<std::uint8_t> overlay;  // [28, 10 * 28, 3]
+    std::vector<std::uint8_t> heatmap;  // [27, 55, 3]
+    float logit_low = 0, logit_high = 0;
+};
+
+RoutingPictures routing_pictures(const RoutingView& view, const DemoImage& input, int iteration, int digit, bool logits) {
+    RoutingPictures pictures;
+    const int classes = static_cast<int>(view.attribution.shape(1)), side = demo_image_side;
+    pictures.overlay.resize(static_cast<std::size_t>(side) * classes * side * 3);
+    for (int j = 0; j < classes; ++j)
+        for (int y = 0; y < side; ++y)
+            for (int x = 0; x < side; ++x) {
+                const float ink = input[y * side + x] / 255.0f;
+                const Rgb colour = routing_overlay_pixel(ink, view.attribution_normalized(iteration, j, y, x));
+                std::uint8_t* pixel = &pictures.overlay[(static_cast<std::size_t>(y) * classes * side + j * side + x) * 3];
+                pixel[0] = colour.r, pixel[1] = colour.g, pixel[2] = colour.b;
+            }
+    const Tensor<float, 3>& per_capsule = logits ? view.trace.logits : view.trace.coupling;
+    float low = 0, high = 1;
+    if (logits) {
+        const auto values = xt::view(per_capsule, iteration, xt::all(), xt::all());
+        low = xt::amin(values)(), high = xt::amax(values)();
+        pictures.logit_low = low, pictures.logit_high = high;
+    }
+    const float gap = std::numeric_limits<float>::quiet_NaN();
+    const Tensor<float, 2> heatmap = routing_heatmap(per_capsule, iteration, digit, gap);
+    pictures.heatmap.resize(heatmap.size() * 3);
+    for (std::size_t p = 0; p < heatmap.size(); ++p) {
+        const float value = heatmap.data()[p];
+        const Rgb colour = std::isnan(value) ? Rgb{89, 89, 89}
+                                             : routing_ramp(high > low ? (value - low) / (high - low) : 0.0f);
+        pictures.heatmap[3 * p] = colour.r, pictures.heatmap[3 * p + 1] = colour.g, pictures.heatmap[3 * p + 2] = colour.b;
+    }
+    return pictures;
+}
 
 float median(std::vector<double> values) {
     std::sort(values.begin(), values.end());
     return values.empty() ? 0.0f : static_cast<float>(values[values.size() / 2]);
 }
 
-// [28, 28] in [0, 1], as the network reads the bytes.
-Tensor<float, 2> image_to_floats(const DemoImage& image) {
-    Tensor<float, 2> values(std::array<std::size_t, 2>{demo_image_side, demo_image_side});
-    std::transform(image.begin(), image.end(), values.begin(), [](std::uint8_t v) { return v / 255.0f; });
-    return values;
+// A picture `size` wide and tall that reports clicks; returns true when clicked.
+// Grey explanatory text, wrapped at the panel's edge (the panels are narrow on a phone).
+void note(const char* text) {
+    ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
+    ImGui::TextWrapped("%s", text);
+    ImGui::PopStyleColor();
 }
 
-// A picture `size` wide and tall that reports clicks; returns true when clicked.
-bool image_button(const char* id, const GrayTexture& texture, ImVec2 size, ImVec2 uv0, ImVec2 uv1, bool framed) {
+// SameLine when an item `width` wide still fits on the current line, else a new line.
+void same_line_if_fits(float width) {
+    ImGui::SameLine();
+    if (ImGui::GetContentRegionAvail().x < width) ImGui::NewLine();
+}
+
+bool image_button(const char* id, const Texture& texture, ImVec2 size, ImVec2 uv0, ImVec2 uv1, bool framed) {
     const ImVec2 corner = ImGui::GetCursorScreenPos();
     const bool clicked = ImGui::InvisibleButton(id, size);
     ImDrawList* draw = ImGui::GetWindowDrawList();
@@ -64,6 +129,7 @@ void DemoApp::model_loaded(std::unique_ptr<DemoEngine> engine, std::string model
     model_id_ = std::move(model_id);
     load_error_.clear();
     capsule_.assign(engine_->capsule_dims(), 0.0f);
+    routing_iteration_ = engine_->model().config.routing_iterations;
     input_stale_ = true;
 }
 
@@ -73,7 +139,7 @@ void DemoApp::gallery_loaded(std::vector<GalleryDigit> digits) {
     gallery_ = std::move(digits);
     std::vector<float> images;
     for (const GalleryDigit& digit : gallery_) {
-        const Tensor<float, 2> values = image_to_floats(digit.pixels);
+        const Tensor<float, 2> values = demo_image_floats(digit.pixels);
         images.insert(images.end(), values.begin(), values.end());
     }
     if (gallery_.empty()) return;
@@ -94,10 +160,21 @@ void DemoApp::open_fragment(const std::string& fragment) {
                         model_id_ + "'");
         const std::vector<float> offsets = sweep_offsets(view.sweep_low, view.sweep_high, view.sweep_step);
         if (static_cast<int>(offsets.size()) > max_sweep_columns) throw Error("share link: too many sweep columns");
+        const int iterations = engine_->model().config.routing_iterations;
+        if (view.routing_iteration > iterations)
+            throw Error("share link: it shows routing iteration " + std::to_string(view.routing_iteration) +
+                        ", but this model routes " + std::to_string(iterations) + " times");
         strokes_.clear();
         drawing_ = false;
         set_input_from_image(view.input);
         selected_capsule_ = view.selected_capsule;
+        view_tab_ = pending_tab_ = view.view_tab;
+        routing_iteration_ = view.routing_iteration == 0 ? iterations : view.routing_iteration;
+        routing_logits_ = view.routing_logits;
+        routing_playing_ = false;
+        pose_ = share_link_quantize_pose(view.pose);
+        pose_refit_ = view.pose_refit;
+        pose_sweep_shown_ = view.pose_sweep;
         selection_follows_prediction_ = false;
         sweep_low_ = view.sweep_low, sweep_high_ = view.sweep_high, sweep_step_ = view.sweep_step;
         sweep_offsets_ = offsets;
@@ -109,11 +186,21 @@ void DemoApp::open_fragment(const std::string& fragment) {
     } catch (const std::exception& error) {
         // A bad link must never leave half a view behind: clear everything and say why.
         clear();
-        selected_capsule_ = 0;
-        sweep_low_ = -0.25f, sweep_high_ = 0.25f, sweep_step_ = 0.05f;
-        sweep_offsets_ = sweep_offsets(sweep_low_, sweep_high_, sweep_step_);
+        reset_view_settings();
         link_error_ = std::string(error.what()) + ". Showing an empty canvas.";
     }
+}
+
+void DemoApp::reset_view_settings() {
+    selected_capsule_ = 0;
+    sweep_low_ = -0.25f, sweep_high_ = 0.25f, sweep_step_ = 0.05f;
+    sweep_offsets_ = sweep_offsets(sweep_low_, sweep_high_, sweep_step_);
+    view_tab_ = pending_tab_ = 0;
+    routing_iteration_ = ready() ? engine_->model().config.routing_iterations : 0;
+    routing_logits_ = routing_playing_ = false;
+    pose_ = AffineTransform{};
+    pose_refit_ = pose_sweep_shown_ = false;
+    input_stale_ = true;
 }
 
 void DemoApp::pointer_down(float x, float y) {
@@ -161,12 +248,56 @@ void DemoApp::select_capsule(int digit) {
     selected_capsule_ = digit;
     capsule_edited_ = false;  // the sliders belong to one capsule: a new capsule starts from the network's values
     sliders_from_network();
-    sweep_stale_ = slider_image_stale_ = true;
+    sweep_stale_ = slider_image_stale_ = routing_pictures_stale_ = pose_sweep_stale_ = true;
+}
+
+void DemoApp::set_view_tab(int tab) {
+    if (tab < 0 || tab >= share_view_tabs) return;
+    view_tab_ = pending_tab_ = tab;
+}
+
+void DemoApp::set_routing(int iteration, bool logits) {
+    if (!ready()) return;
+    routing_iteration_ = std::clamp(iteration, 1, engine_->model().config.routing_iterations);
+    routing_logits_ = logits;
+    routing_playing_ = false;
+    routing_pictures_stale_ = true;
+}
+
+void DemoApp::play_routing() {
+    if (!ready()) return;
+    routing_iteration_ = 1;
+    routing_playing_ = true;
+    routing_next_step_ms_ = page_now_ms() + routing_play_step_ms;
+    routing_pictures_stale_ = true;
+}
+
+void DemoApp::advance_routing_play() {
+    if (!routing_playing_ || page_now_ms() < routing_next_step_ms_) return;
+    if (routing_iteration_ >= engine_->model().config.routing_iterations) {
+        routing_playing_ = false;
+        return;
+    }
+    ++routing_iteration_;
+    routing_next_step_ms_ = page_now_ms() + routing_play_step_ms;
+    routing_pictures_stale_ = true;
+}
+
+void DemoApp::set_pose(const AffineTransform& pose, bool refit) {
+    const AffineTransform quantized = share_link_quantize_pose(pose);
+    pose_ = quantized;
+    pose_refit_ = refit;
+    input_stale_ = true;
+}
+
+void DemoApp::show_pose_sweep(bool on) {
+    pose_sweep_shown_ = on;
+    pose_sweep_stale_ = true;
 }
 
 void DemoApp::set_input_from_image(const DemoImage& image) {
     base_image_ = image;
-    const Tensor<float, 2> values = image_to_floats(image);
+    const Tensor<float, 2> values = demo_image_floats(image);
     textures_.base.upload(values.data(), demo_image_side, demo_image_side, true);
     input_stale_ = true;
 }
@@ -176,14 +307,16 @@ void DemoApp::set_input_from_image(const DemoImage& image) {
 
 void DemoApp::update_input() {
     if (strokes_.empty()) {
-        if (base_image_) input_ = *base_image_;
-        else input_.fill(0);
+        if (base_image_) base_input_ = *base_image_;
+        else base_input_.fill(0);
     } else {
         Tensor<float, 2> ink = drawing_rasterize(strokes_, raster_side);
-        if (base_image_) ink = xt::maximum(ink, drawing_upscale(image_to_floats(*base_image_), raster_side));
+        if (base_image_) ink = xt::maximum(ink, drawing_upscale(demo_image_floats(*base_image_), raster_side));
         const std::vector<std::uint8_t> bytes = drawing_to_bytes(drawing_to_mnist(ink));
-        std::copy(bytes.begin(), bytes.end(), input_.begin());
+        std::copy(bytes.begin(), bytes.end(), base_input_.begin());
     }
+    input_ = demo_pose_input(base_input_, pose_, pose_refit_);
+    textures_.pose_base.upload_bytes(base_input_.data(), demo_image_side, demo_image_side);
     textures_.input.upload_bytes(input_.data(), demo_image_side, demo_image_side);
     input_stale_ = false;
     analysis_stale_ = true;
@@ -191,6 +324,8 @@ void DemoApp::update_input() {
 
 void DemoApp::update_analysis() {
     analysis_ = engine_->classify(input_);
+    routing_ = engine_->routing();
+    routing_pictures_stale_ = pose_sweep_stale_ = true;
     if (selection_follows_prediction_ && analysis_.prediction >= 0 && analysis_.prediction != selected_capsule_) {
         selected_capsule_ = analysis_.prediction;
         capsule_edited_ = false;
@@ -223,6 +358,27 @@ void DemoApp::update_sweep() {
     sweep_stale_ = false;
 }
 
+void DemoApp::update_routing_pictures() {
+    const RoutingPictures pictures =
+        routing_pictures(routing_, input_, routing_iteration_ - 1, selected_capsule_, routing_logits_);
+    textures_.routing_overlay.upload_rgb(pictures.overlay.data(), engine_->classes() * demo_image_side, demo_image_side);
+    textures_.routing_heatmap.upload_rgb(pictures.heatmap.data(), routing_heatmap_width, routing_heatmap_height);
+    routing_logit_low_ = pictures.logit_low, routing_logit_high_ = pictures.logit_high;
+    routing_pictures_stale_ = false;
+}
+
+void DemoApp::update_pose_sweep() {
+    const double start = page_now_ms();
+    rotation_sweep_ = engine_->pose_sweep(
+        base_input_, pose_refit_, pose_, PoseAxis::rotation,
+        sweep_values(pose_sweep_rotation_low, pose_sweep_rotation_high, pose_sweep_rotation_step), selected_capsule_);
+    scale_sweep_ = engine_->pose_sweep(base_input_, pose_refit_, pose_, PoseAxis::scale,
+                                       sweep_values(pose_sweep_scale_low, pose_sweep_scale_high, pose_sweep_scale_step),
+                                       selected_capsule_);
+    pose_sweep_ms_ = page_now_ms() - start;
+    pose_sweep_stale_ = false;
+}
+
 void DemoApp::update_slider_reconstruction() {
     slider_image_ = engine_->reconstruct(capsule_, selected_capsule_);
     textures_.slider.upload(slider_image_.data(), demo_image_side, demo_image_side);
@@ -232,11 +388,17 @@ void DemoApp::update_slider_reconstruction() {
 ShareView DemoApp::current_view() const {
     ShareView view;
     view.model_id = model_id_;
-    view.input = input_;
+    view.input = base_input_;
     view.selected_capsule = selected_capsule_;
     view.sweep_low = sweep_low_, view.sweep_high = sweep_high_, view.sweep_step = sweep_step_;
     view.capsule_edited = capsule_edited_;
     if (capsule_edited_) std::copy_n(capsule_.begin(), std::min<std::size_t>(capsule_.size(), 16), view.capsule.begin());
+    view.view_tab = view_tab_;
+    view.routing_iteration = routing_iteration_;
+    view.routing_logits = routing_logits_;
+    view.pose = pose_;
+    view.pose_refit = pose_refit_;
+    view.pose_sweep = pose_sweep_shown_;
     return view;
 }
 
@@ -265,8 +427,12 @@ void DemoApp::frame(float width, float height) {
     if (ready()) {
         if (input_stale_) update_input();
         if (analysis_stale_) update_analysis();
+        advance_routing_play();
+        if (routing_pictures_stale_) update_routing_pictures();
         if (sweep_stale_ && !drawing_) update_sweep();
         if (slider_image_stale_) update_slider_reconstruction();
+        // ImGui's "a widget is held" is last frame's: a pose slider being dragged defers the sweeps too.
+        if (pose_sweep_shown_ && pose_sweep_stale_ && !drawing_ && !ImGui::IsAnyItemActive()) update_pose_sweep();
         if (!input_stale_ && !analysis_stale_) publish_fragment();
     }
 
@@ -326,13 +492,37 @@ void DemoApp::draw_wide_layout(float width, float height) {
     ImGui::EndChild();
 
     ImGui::SameLine();
-    ImGui::BeginChild("interpolate", ImVec2(0, inner_height));
+    ImGui::BeginChild("panels", ImVec2(0, inner_height));
     const float available = ImGui::GetContentRegionAvail().x;
-    const int columns = static_cast<int>(sweep_offsets_.size());
-    const float cell = std::min((available - 4 * ui_scale_ * 10) / columns, inner_height * 0.55f / 16);
-    draw_interpolation(cell);
-    draw_sliders(std::min(inner_height * 0.18f, 120 * ui_scale_));
+    if (ImGui::BeginTabBar("panels")) {
+        if (panel_tab("Interpolate", 0)) {
+            const int columns = static_cast<int>(sweep_offsets_.size());
+            const float cell = std::min((available - 4 * ui_scale_ * 10) / columns, inner_height * 0.52f / 16);
+            draw_interpolation(cell);
+            draw_sliders(std::min(inner_height * 0.18f, 120 * ui_scale_));
+            ImGui::EndTabItem();
+        }
+        if (panel_tab("Routing", 1)) {
+            draw_routing(available);
+            ImGui::EndTabItem();
+        }
+        if (panel_tab("Pose lab", 2)) {
+            draw_pose_lab(available);
+            ImGui::EndTabItem();
+        }
+        ImGui::EndTabBar();
+    }
     ImGui::EndChild();
+}
+
+bool DemoApp::panel_tab(const char* label, int tab) {
+    // A link's panel is selected with SetSelected, which ImGui applies at the tab bar's next frame: until
+    // the chosen tab reports itself open, the old one's "open" must not overwrite the choice.
+    const ImGuiTabItemFlags flags = pending_tab_ == tab ? ImGuiTabItemFlags_SetSelected : 0;
+    if (!ImGui::BeginTabItem(label, nullptr, flags)) return false;
+    if (pending_tab_ == tab) pending_tab_ = -1;
+    if (pending_tab_ < 0) view_tab_ = tab;
+    return true;
 }
 
 void DemoApp::draw_narrow_layout(float width, float height) {
@@ -350,10 +540,18 @@ void DemoApp::draw_narrow_layout(float width, float height) {
                                 (height - 12 * ImGui::GetTextLineHeightWithSpacing()) / 5));
         ImGui::EndTabItem();
     }
-    if (ImGui::BeginTabItem("Interpolate")) {
+    if (panel_tab("Interpolate", 0)) {
         const int columns = static_cast<int>(sweep_offsets_.size());
         draw_interpolation(std::min((available - 40 * ui_scale_) / columns, height * 0.45f / 16));
         draw_sliders(std::min(available * 0.3f, 110 * ui_scale_));
+        ImGui::EndTabItem();
+    }
+    if (panel_tab("Routing", 1)) {
+        draw_routing(available);
+        ImGui::EndTabItem();
+    }
+    if (panel_tab("Pose lab", 2)) {
+        draw_pose_lab(available);
         ImGui::EndTabItem();
     }
     if (ImGui::BeginTabItem("Gallery")) {
@@ -417,8 +615,21 @@ void DemoApp::draw_canvas_panel(float side) {
 
 void DemoApp::draw_input_preview(float side) {
     ImGui::BeginGroup();
-    if (!textures_.input.empty()) ImGui::Image(textures_.input.id(), ImVec2(side, side));
-    ImGui::TextDisabled("28x28 input");
+    // With the routing panel open, the input shows the strokes that voted for the chosen class.
+    const bool overlay = view_tab_ == 1 && !textures_.routing_overlay.empty() && analysis_.prediction >= 0;
+    const int classes = ready() ? engine_->classes() : 10;
+    if (overlay) {
+        const ImVec2 uv0(static_cast<float>(selected_capsule_) / classes, 0);
+        const ImVec2 uv1(static_cast<float>(selected_capsule_ + 1) / classes, 1);
+        ImGui::Image(textures_.routing_overlay.id(), ImVec2(side, side), uv0, uv1);
+        ImGui::TextDisabled("votes for %d", selected_capsule_);
+    } else {
+        if (!textures_.input.empty()) ImGui::Image(textures_.input.id(), ImVec2(side, side));
+        ImGui::TextDisabled(pose_.rotation_degrees == 0 && pose_.scale == 1 && pose_.shear == 0 &&
+                                    pose_.translate_x == 0 && pose_.translate_y == 0 && !pose_refit_
+                                ? "28x28 input"
+                                : "28x28 input, posed");
+    }
     ImGui::EndGroup();
 }
 
@@ -437,12 +648,17 @@ void DemoApp::draw_bars() {
         std::snprintf(label, sizeof label, "%.3f", analysis_.lengths[j]);
         ImGui::ProgressBar(analysis_.lengths[j], ImVec2(bar_width, ImGui::GetFontSize() * 1.1f), label);
         ImGui::PopStyleColor();
+        // A bar is a button: it chooses the class the other panels show.
+        if (ImGui::IsItemClicked()) select_capsule(j);
+        if (j == selected_capsule_)
+            ImGui::GetWindowDrawList()->AddRect(ImGui::GetItemRectMin(), ImGui::GetItemRectMax(), highlight_colour, 0,
+                                                0, 2.0f);
     }
 }
 
 void DemoApp::draw_mask_grid(float cell) {
     ImGui::TextUnformatted("Mask grid");
-    ImGui::TextDisabled("the input decoded through each\ncapsule alone; click to select");
+    ImGui::TextDisabled("the input decoded through each\ncapsule alone; click to choose");
     if (mask_images_.size() == 0) return;
     const int classes = engine_->classes();
     for (int j = 0; j < classes; ++j) {
@@ -479,7 +695,7 @@ void DemoApp::draw_interpolation(float cell) {
             range_error_ = error.what();
         }
     }
-    if (!range_error_.empty()) ImGui::TextColored(ImVec4(1, 0.45f, 0.45f, 1), "range: %s", range_error_.c_str());
+    if (!range_error_.empty()) ImGui::TextColored(error_colour, "range: %s", range_error_.c_str());
     if (sweep_images_.size() == 0) return;
 
     const int columns = static_cast<int>(sweep_images_.shape(0)), dims = static_cast<int>(sweep_images_.shape(1));
@@ -568,6 +784,224 @@ void DemoApp::draw_gallery(float cell) {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// The routing panel
+
+void DemoApp::draw_routing(float width) {
+    if (routing_.trace.coupling.size() == 0) return;
+    const int classes = engine_->classes(), iterations = routing_.trace.iterations(), k = selected_capsule_;
+    const int r = routing_iteration_ - 1;
+    ImGui::TextWrapped("Routing by agreement: who voted for class %d", k);
+    note("Each of the 1152 primary capsules predicts every digit capsule (u_hat = W u) and sends it a share "
+         "c_ij of its vote; each iteration raises the share of the capsules whose prediction agrees with the "
+         "result (b_ij += u_hat . v_j).");
+    ImGui::SetNextItemWidth(std::min(width * 0.4f, 220 * ui_scale_));
+    if (ImGui::SliderInt("iteration", &routing_iteration_, 1, iterations)) {
+        routing_playing_ = false;
+        routing_pictures_stale_ = true;
+    }
+    ImGui::SameLine();
+    if (ImGui::Button(routing_playing_ ? "Stop" : "Play")) {
+        if (routing_playing_) routing_playing_ = false;
+        else play_routing();
+    }
+    same_line_if_fits(ImGui::CalcTextSize("couplings c").x + 2 * ImGui::GetFrameHeight());
+    if (ImGui::RadioButton("couplings c", !routing_logits_)) routing_logits_ = false, routing_pictures_stale_ = true;
+    ImGui::SameLine();
+    if (ImGui::RadioButton("logits b", routing_logits_)) routing_logits_ = true, routing_pictures_stale_ = true;
+
+    // The class scores as they stand after this iteration.
+    ImGui::Text("After iteration %d of %d, the lengths |v_j|:", routing_iteration_, iterations);
+    for (int j = 0; j < classes; ++j) {
+        if (j % 5) ImGui::SameLine();  // two rows of five: one row overflows a narrow panel
+        const float length = routing_.trace.lengths(r, j);
+        if (j == k) ImGui::TextColored(ImVec4(1, 0.77f, 0, 1), "%d:%.2f", j, length);
+        else ImGui::Text("%d:%.2f", j, length);
+    }
+
+    // Every class's voters, clickable; then the chosen one large beside its heatmap.
+    note("The strokes that voted for each class (click one to choose it):");
+    const ImGuiStyle& style = ImGui::GetStyle();
+    const float tile = std::floor(std::min((width - (classes - 1) * style.ItemSpacing.x) / classes, 64 * ui_scale_));
+    for (int j = 0; j < classes; ++j) {
+        if (j) ImGui::SameLine();
+        ImGui::BeginGroup();
+        ImGui::PushID(2000 + j);
+        const ImVec2 uv0(static_cast<float>(j) / classes, 0), uv1(static_cast<float>(j + 1) / classes, 1);
+        if (image_button("voters", textures_.routing_overlay, ImVec2(tile, tile), uv0, uv1, j == k)) select_capsule(j);
+        ImGui::Text("%d", j);
+        ImGui::PopID();
+        ImGui::EndGroup();
+    }
+    const float big = std::floor(std::min(width * 0.3f, 8.0f * demo_image_side * ui_scale_));
+    ImGui::BeginGroup();
+    const ImVec2 uv0(static_cast<float>(k) / classes, 0), uv1(static_cast<float>(k + 1) / classes, 1);
+    ImGui::Image(textures_.routing_overlay.id(), ImVec2(big, big), uv0, uv1);
+    ImGui::TextDisabled("votes for %d:\nc_ij |u_hat_ij| over each\ncapsule's 17x17 field, x ink", k);
+    ImGui::EndGroup();
+    if (width >= 560 * ui_scale_) ImGui::SameLine();  // else the heatmap goes below, at the panel's width
+    ImGui::BeginGroup();
+    const float zoom = std::floor(std::max(1.0f, (ImGui::GetContentRegionAvail().x - style.ItemSpacing.x) /
+                                                    routing_heatmap_width));
+    ImGui::Image(textures_.routing_heatmap.id(), ImVec2(zoom * routing_heatmap_width, zoom * routing_heatmap_height));
+    char caption[160];
+    if (routing_logits_)
+        std::snprintf(caption, sizeof caption,
+                      "b_i,%d: 32 capsule types (4 x 8 tiles) x 6x6 grid; dark %.2f .. bright %.2f (all classes)", k,
+                      routing_logit_low_, routing_logit_high_);
+    else
+        std::snprintf(caption, sizeof caption,
+                      "c_i,%d: 32 capsule types (4 x 8 tiles) x 6x6 grid; dark 0 .. bright 1 (uniform 0.1 at "
+                      "iteration 1)", k);
+    ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + zoom * routing_heatmap_width);
+    ImGui::TextDisabled("%s", caption);
+    ImGui::PopTextWrapPos();
+    ImGui::EndGroup();
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The pose lab
+
+void DemoApp::draw_pose_lab(float width) {
+    ImGui::TextWrapped("Pose lab: transform the digit, watch the capsules follow");
+    note("Everything on the page (prediction, lengths, mask grid, interpolation, routing) sees the transformed "
+         "input.");
+    bool changed = false;
+    if (ImGui::RadioButton("warp the 28x28 input (affNIST)", !pose_refit_)) pose_refit_ = false, changed = true;
+    same_line_if_fits(ImGui::CalcTextSize("transform the drawing, fit to 28x28 again").x + 2 * ImGui::GetFrameHeight());
+    if (ImGui::RadioButton("transform the drawing, fit to 28x28 again", pose_refit_)) pose_refit_ = true, changed = true;
+    AffineTransform pose = pose_;
+    // Side by side: sliders, then the before and after pictures; stacked on a narrow panel.
+    const bool side_by_side = width >= 560 * ui_scale_;
+    const float slider_width = side_by_side ? std::min(width * 0.55f, 320 * ui_scale_) : width * 0.6f;
+    ImGui::BeginGroup();
+    ImGui::SetNextItemWidth(slider_width);
+    changed |= ImGui::SliderFloat("rotation", &pose.rotation_degrees, share_link_pose_rotation_min,
+                                  share_link_pose_rotation_max, "%.1f deg");
+    ImGui::SetNextItemWidth(slider_width);
+    changed |= ImGui::SliderFloat("scale", &pose.scale, share_link_pose_scale_min, share_link_pose_scale_max, "%.3f");
+    ImGui::SetNextItemWidth(slider_width);
+    changed |= ImGui::SliderFloat("shear", &pose.shear, share_link_pose_shear_min, share_link_pose_shear_max, "%.3f");
+    ImGui::SetNextItemWidth(slider_width);
+    changed |= ImGui::SliderFloat("shift x", &pose.translate_x, share_link_pose_translate_min,
+                                  share_link_pose_translate_max, "%.3f");
+    ImGui::SetNextItemWidth(slider_width);
+    changed |= ImGui::SliderFloat("shift y", &pose.translate_y, share_link_pose_translate_min,
+                                  share_link_pose_translate_max, "%.3f");
+    if (ImGui::Button("Reset pose")) pose = AffineTransform{}, changed = true;
+    ImGui::SameLine();
+    if (ImGui::Button(pose_sweep_shown_ ? "Hide sweep" : "Sweep")) show_pose_sweep(!pose_sweep_shown_);
+    if (pose_refit_) ImGui::TextDisabled("(the fit to 28x28 undoes most of a scale or shift)");
+    ImGui::EndGroup();
+    if (changed) set_pose(pose, pose_refit_);  // quantized as a link stores it, so the link restores this exactly
+
+    if (side_by_side) ImGui::SameLine();
+    const float side = std::floor(std::min((ImGui::GetContentRegionAvail().x - 2 * ImGui::GetStyle().ItemSpacing.x) / 2,
+                                           4.0f * demo_image_side * ui_scale_));
+    for (const bool before : {true, false}) {
+        ImGui::BeginGroup();
+        const Texture& texture = before ? textures_.pose_base : textures_.input;
+        if (!texture.empty()) ImGui::Image(texture.id(), ImVec2(side, side));
+        ImGui::TextDisabled(before ? "before" : "network input");
+        ImGui::EndGroup();
+        if (before) ImGui::SameLine();
+    }
+    if (pose_sweep_shown_) draw_pose_charts(width);
+}
+
+namespace {
+
+// One small line chart: series[s][k] against x[k], y from 0 to 1 for lengths (or the series' own range),
+// the highlighted series drawn thick on top, the current x marked by a vertical line.
+void line_chart(const char* title, const std::vector<float>& x, const std::vector<std::vector<float>>& series,
+                int highlighted, float current_x, bool unit_range, ImVec2 size, float font_scale) {
+    ImGui::BeginGroup();
+    // The title is clipped to the chart's width, so a long one cannot push the next chart off the panel.
+    const ImVec2 title_corner = ImGui::GetCursorScreenPos();
+    ImGui::Dummy(ImVec2(size.x, ImGui::GetTextLineHeight()));
+    ImGui::GetWindowDrawList()->PushClipRect(title_corner, ImVec2(title_corner.x + size.x, title_corner.y + ImGui::GetTextLineHeight()), true);
+    ImGui::GetWindowDrawList()->AddText(title_corner, ImGui::GetColorU32(ImGuiCol_Text), title);
+    ImGui::GetWindowDrawList()->PopClipRect();
+    const ImVec2 corner = ImGui::GetCursorScreenPos();
+    ImGui::Dummy(size);
+    ImDrawList* draw = ImGui::GetWindowDrawList();
+    const ImVec2 far_corner(corner.x + size.x, corner.y + size.y);
+    draw->AddRectFilled(corner, far_corner, IM_COL32(25, 25, 30, 255));
+    draw->AddRect(corner, far_corner, IM_COL32(90, 90, 90, 255));
+    if (x.size() < 2 || series.empty()) {
+        ImGui::EndGroup();
+        return;
+    }
+    float low = 0, high = 1;
+    if (!unit_range) {
+        low = high = series[0][0];
+        for (const auto& values : series)
+            for (float v : values) low = std::min(low, v), high = std::max(high, v);
+        if (high - low < 1e-6f) high = low + 1e-6f;
+    }
+    const float pad = 4 * font_scale;
+    auto point = [&](float px, float py) {
+        return ImVec2(corner.x + pad + (px - x.front()) / (x.back() - x.front()) * (size.x - 2 * pad),
+                      far_corner.y - pad - (py - low) / (high - low) * (size.y - 2 * pad));
+    };
+    if (current_x >= x.front() && current_x <= x.back()) {
+        const ImVec2 top = point(current_x, high), bottom = point(current_x, low);
+        draw->AddLine(top, bottom, IM_COL32(200, 200, 200, 120), 1.0f);
+    }
+    std::vector<ImVec2> points(x.size());
+    for (int pass = 0; pass < 2; ++pass)  // the highlighted series last, on top
+        for (int s = 0; s < static_cast<int>(series.size()); ++s) {
+            if ((s == highlighted) != (pass == 1)) continue;
+            for (std::size_t i = 0; i < x.size(); ++i) points[i] = point(x[i], series[s][i]);
+            const ImU32 colour = series_colours[s % 10];
+            draw->AddPolyline(points.data(), static_cast<int>(points.size()), colour, ImDrawFlags_None,
+                              (s == highlighted ? 3.0f : 1.2f) * font_scale);
+        }
+    char range[64];
+    std::snprintf(range, sizeof range, "%.2f..%.2f", low, high);
+    draw->AddText(ImVec2(corner.x + pad, corner.y + pad), IM_COL32(150, 150, 150, 255), range);
+    ImGui::EndGroup();
+}
+
+std::vector<std::vector<float>> columns_of(const Tensor<float, 2>& table) {
+    std::vector<std::vector<float>> columns(table.shape(1), std::vector<float>(table.shape(0)));
+    for (std::size_t i = 0; i < table.shape(0); ++i)
+        for (std::size_t c = 0; c < table.shape(1); ++c) columns[c][i] = table(i, c);
+    return columns;
+}
+
+}  // namespace
+
+void DemoApp::draw_pose_charts(float width) {
+    ImGui::Spacing();
+    if (rotation_sweep_.values.empty() || pose_sweep_stale_) {
+        note("sweeping... (waits while the pen or a slider is held)");
+        if (rotation_sweep_.values.empty()) return;
+    } else {
+        char text[128];
+        std::snprintf(text, sizeof text, "Sweeps around the pose above (%.0f ms); thick: class %d; the vertical line "
+                      "marks the pose.", pose_sweep_ms_, selected_capsule_);
+        note(text);
+    }
+    const ImGuiStyle& style = ImGui::GetStyle();
+    const bool two_per_row = width >= 560 * ui_scale_;  // else one under the other, full width
+    const float chart_width = std::floor(two_per_row ? (width - style.ItemSpacing.x) / 2 : width);
+    const ImVec2 size(chart_width, std::floor(chart_width * (two_per_row ? 0.42f : 0.35f)));
+    const int k = selected_capsule_;
+    line_chart("10 lengths against rotation (-60..60 deg)", rotation_sweep_.values, columns_of(rotation_sweep_.lengths),
+               k, pose_.rotation_degrees, true, size, ui_scale_);
+    if (two_per_row) ImGui::SameLine();
+    line_chart("10 lengths against scale (0.5..1.5)", scale_sweep_.values, columns_of(scale_sweep_.lengths), k,
+               pose_.scale, true, size, ui_scale_);
+    char title[64];
+    std::snprintf(title, sizeof title, "capsule %d's 16 dimensions against rotation", k);
+    line_chart(title, rotation_sweep_.values, columns_of(rotation_sweep_.capsule), -1, pose_.rotation_degrees, false,
+               size, ui_scale_);
+    if (two_per_row) ImGui::SameLine();
+    std::snprintf(title, sizeof title, "capsule %d's 16 dimensions against scale", k);
+    line_chart(title, scale_sweep_.values, columns_of(scale_sweep_.capsule), -1, pose_.scale, false, size, ui_scale_);
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Test hooks
 
 std::string DemoApp::state_json() const {
@@ -583,7 +1017,37 @@ std::string DemoApp::state_json() const {
     state["sweep"] = {{"low", sweep_low_}, {"high", sweep_high_}, {"step", sweep_step_}};
     state["capsuleEdited"] = capsule_edited_;
     state["capsule"] = capsule_;
-    state["stale"] = input_stale_ || analysis_stale_ || sweep_stale_ || slider_image_stale_;
+    state["baseInput"] = std::vector<int>(base_input_.begin(), base_input_.end());
+    state["viewTab"] = view_tab_;
+    state["pose"] = {{"rotation", pose_.rotation_degrees}, {"scale", pose_.scale}, {"shear", pose_.shear},
+                     {"translateX", pose_.translate_x}, {"translateY", pose_.translate_y}, {"refit", pose_refit_}};
+    if (routing_.trace.coupling.size() > 0 && routing_iteration_ >= 1) {
+        const int r = routing_iteration_ - 1, k = selected_capsule_;
+        const auto lengths = xt::view(routing_.trace.lengths, r, xt::all());
+        const auto coupling = xt::view(routing_.trace.coupling, r, xt::all(), k);
+        const auto attribution = xt::view(routing_.attribution, r, k, xt::all(), xt::all());
+        state["routing"] = {{"iteration", routing_iteration_},
+                            {"iterations", routing_.trace.iterations()},
+                            {"logits", routing_logits_},
+                            {"playing", routing_playing_},
+                            {"lengths", std::vector<float>(lengths.begin(), lengths.end())},
+                            {"couplingMean", xt::mean(coupling)()},
+                            {"couplingMax", xt::amax(coupling)()},
+                            {"attributionSum", xt::sum(attribution)()}};
+    }
+    if (pose_sweep_shown_ && !rotation_sweep_.values.empty()) {
+        auto sweep_json = [](const PoseSweep& sweep) {
+            return nlohmann::json{{"values", sweep.values},
+                                  {"lengths", columns_of(sweep.lengths)},  // [class][value]
+                                  {"capsule", columns_of(sweep.capsule)},  // [dimension][value]
+                                  {"predictions", sweep.predictions}};
+        };
+        state["poseSweep"] = {{"rotation", sweep_json(rotation_sweep_)}, {"scale", sweep_json(scale_sweep_)},
+                              {"ms", pose_sweep_ms_}};
+    }
+    state["poseSweepShown"] = pose_sweep_shown_;
+    state["stale"] = input_stale_ || analysis_stale_ || sweep_stale_ || slider_image_stale_ || routing_pictures_stale_ ||
+                     (pose_sweep_shown_ && pose_sweep_stale_);
     return state.dump();
 }
 
@@ -600,7 +1064,11 @@ DemoTimings DemoApp::benchmark(int repeats) {
     // pictures then mean something if anyone looks.
     const DemoImage input = (base_image_ || !strokes_.empty() || gallery_.empty()) ? input_ : gallery_[0].pixels;
     const std::vector<float> offsets = sweep_offsets(-0.25f, 0.25f, 0.05f);
-    std::vector<double> classify, mask, sweep;
+    std::vector<double> classify, mask, sweep, routing, posed, rotation;
+    const std::vector<float> angles =
+        sweep_values(pose_sweep_rotation_low, pose_sweep_rotation_high, pose_sweep_rotation_step);
+    AffineTransform rotated;
+    rotated.rotation_degrees = 30;
     for (int i = 0; i < repeats; ++i) {
         double start = page_now_ms();
         const DemoAnalysis analysis = engine_->classify(input);
@@ -611,11 +1079,29 @@ DemoTimings DemoApp::benchmark(int repeats) {
         start = page_now_ms();
         const Tensor<float, 3> sweep_grid = engine_->sweep_grid(analysis.capsules, std::max(analysis.prediction, 0), offsets);
         sweep.push_back(page_now_ms() - start);
+        // The routing view as update_analysis and update_routing_pictures compute it (classify ran above).
+        start = page_now_ms();
+        const RoutingView view = engine_->routing();
+        const RoutingPictures pictures = routing_pictures(view, input, view.trace.iterations() - 1,
+                                                          std::max(analysis.prediction, 0), false);
+        routing.push_back(page_now_ms() - start);
+        start = page_now_ms();
+        const DemoImage posed_input = demo_pose_input(input, rotated, false);
+        posed.push_back(page_now_ms() - start);
+        start = page_now_ms();
+        const PoseSweep rotation_sweep =
+            engine_->pose_sweep(input, false, AffineTransform{}, PoseAxis::rotation, angles, std::max(analysis.prediction, 0));
+        rotation.push_back(page_now_ms() - start);
+        (void)pictures, (void)posed_input, (void)rotation_sweep;
     }
     timings.classify = median(classify);
     timings.mask_grid = median(mask);
     timings.interpolation_grid = median(sweep);
     timings.columns = static_cast<int>(offsets.size());
+    timings.routing = median(routing);
+    timings.pose_input = median(posed);
+    timings.rotation_sweep = median(rotation);
+    timings.rotation_angles = static_cast<int>(angles.size());
     return timings;
 }
 

@@ -1,5 +1,7 @@
 // The demo's state and its Dear ImGui interface: the drawing canvas, the capsule bars, the mask grid, the
-// dimension interpolation with its 16 sliders, the gallery and the share link. One object, driven once
+// gallery, the share link, and three panels: the dimension interpolation with its 16 sliders, the routing
+// view (couplings per iteration, the strokes that voted for a class) and the pose lab (the digit rotated,
+// scaled, sheared and shifted before the network sees it, and sweeps of the capsules against the pose). One object, driven once
 // per frame by demo_main.cpp; the page's JavaScript reaches it through demo_bindings.cpp.
 #pragma once
 
@@ -20,7 +22,15 @@ namespace capsnet {
 struct DemoTimings {  // milliseconds, medians
     double classify = 0, mask_grid = 0, interpolation_grid = 0;
     int columns = 0;
+    double routing = 0;          // the routing view of one input: trace, attribution, overlay and heatmap pictures
+    double pose_input = 0;       // the pose lab's transform of one input (a 30 degree rotation, no refit)
+    double rotation_sweep = 0;   // the pose lab's rotation sweep (every angle classified)
+    int rotation_angles = 0;
 };
+
+// The pose lab's sweeps: the 10 lengths and the chosen capsule against rotation and against scale.
+constexpr float pose_sweep_rotation_low = -60, pose_sweep_rotation_high = 60, pose_sweep_rotation_step = 5;  // 25
+constexpr float pose_sweep_scale_low = 0.5f, pose_sweep_scale_high = 1.5f, pose_sweep_scale_step = 0.05f;      // 21
 
 class DemoApp {
 public:
@@ -45,7 +55,12 @@ public:
     // Test hooks (window.capsnetDemo in web/demo.js).
     void clear();
     void set_pen_width(float fraction) { pen_width_ = fraction; }
-    void select_capsule(int digit);
+    void select_capsule(int digit);  // the chosen class: sliders, interpolation, routing view and sweeps
+    void set_view_tab(int tab);      // 0 interpolation, 1 routing, 2 pose lab
+    void set_routing(int iteration, bool logits);
+    void play_routing();             // the Play button: iterations 1..R, one step per routing_play_step_ms
+    void set_pose(const AffineTransform& pose, bool refit);
+    void show_pose_sweep(bool on);   // the Sweep button
     void download_interpolation_png();  // the "Download PNG" button
     std::string state_json() const;
     std::string canvas_rect_json() const;
@@ -59,6 +74,10 @@ private:
     void update_analysis();
     void update_sweep();
     void update_slider_reconstruction();
+    void update_routing_pictures();
+    void update_pose_sweep();
+    void advance_routing_play();
+    void reset_view_settings();  // what a bad link leaves: the default panels, routing and pose
     void sliders_from_network();  // the sliders show the selected capsule as the network computed it
     void publish_fragment();
     ShareView current_view() const;
@@ -72,6 +91,10 @@ private:
     void draw_interpolation(float cell);
     void draw_sliders(float preview_side);
     void draw_gallery(float cell);
+    bool panel_tab(const char* label, int tab);  // BeginTabItem for one of the three panels
+    void draw_routing(float width);
+    void draw_pose_lab(float width);
+    void draw_pose_charts(float width);
     void draw_status_line();
 
     float ui_scale_;
@@ -90,12 +113,19 @@ private:
     float canvas_side_ = 0;
 
     // Derived state, recomputed lazily when marked stale.
-    DemoImage input_{};
+    DemoImage base_input_{};  // the drawing's 28x28 image before the pose lab's transform (what a link stores)
+    DemoImage input_{};       // what the network sees: base_input_ under pose_
     DemoAnalysis analysis_;
     Tensor<float, 2> mask_images_;     // [10, 784]
     Tensor<float, 3> sweep_images_;    // [columns, 16, 784]
     std::vector<float> slider_image_;  // [784]
     bool input_stale_ = true, analysis_stale_ = true, sweep_stale_ = true, slider_image_stale_ = true;
+    RoutingView routing_;     // of input_
+    bool routing_pictures_stale_ = true;
+    float routing_logit_low_ = 0, routing_logit_high_ = 0;  // the heatmap's scale when it shows b
+    PoseSweep rotation_sweep_, scale_sweep_;
+    bool pose_sweep_stale_ = true;
+    double pose_sweep_ms_ = 0;  // how long the last sweeps took
 
     // The view a link restores.
     int selected_capsule_ = 0;
@@ -105,6 +135,15 @@ private:
     std::string range_error_;
     bool capsule_edited_ = false;
     std::vector<float> capsule_;  // the sliders: the network's capsule until edited
+    int view_tab_ = 0;                // the right-hand panel
+    int pending_tab_ = -1;            // a link chose a panel: ImGui selects it at its next BeginTabItem
+    int routing_iteration_ = 0;       // 1..R; 0 = the model's last
+    bool routing_logits_ = false;     // the heatmap shows b_ij, not c_ij
+    bool routing_playing_ = false;
+    double routing_next_step_ms_ = 0;
+    AffineTransform pose_;            // always share_link_quantize_pose'd
+    bool pose_refit_ = false;
+    bool pose_sweep_shown_ = false;   // the sweep charts are on: recomputed when stale and the pointer is idle
     std::string fragment_;
     std::string link_error_;      // why the opened link was refused
     std::string notice_;          // short-lived status ("link copied")

@@ -86,6 +86,28 @@ EMSCRIPTEN_KEEPALIVE void demo_select_capsule(int digit) {
     if (capsnet::DemoApp* app = demo_app_instance()) app->select_capsule(digit);
 }
 
+EMSCRIPTEN_KEEPALIVE void demo_set_view_tab(int tab) {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->set_view_tab(tab);
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_set_routing(int iteration, int logits) {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->set_routing(iteration, logits != 0);
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_play_routing() {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->play_routing();
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_set_pose(float rotation_degrees, float scale, float shear, float translate_x,
+                                        float translate_y, int refit) {
+    if (capsnet::DemoApp* app = demo_app_instance())
+        app->set_pose({rotation_degrees, scale, shear, translate_x, translate_y}, refit != 0);
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_show_pose_sweep(int on) {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->show_pose_sweep(on != 0);
+}
+
 EMSCRIPTEN_KEEPALIVE void demo_download_png() {
     if (capsnet::DemoApp* app = demo_app_instance()) app->download_interpolation_png();
 }
@@ -102,7 +124,11 @@ EMSCRIPTEN_KEEPALIVE const char* demo_benchmark_json(int repeats) {
     const nlohmann::json result = {{"classify_ms", timings.classify},
                                    {"mask_grid_ms", timings.mask_grid},
                                    {"interpolation_grid_ms", timings.interpolation_grid},
-                                   {"columns", timings.columns}};
+                                   {"columns", timings.columns},
+                                   {"routing_ms", timings.routing},
+                                   {"pose_input_ms", timings.pose_input},
+                                   {"rotation_sweep_ms", timings.rotation_sweep},
+                                   {"rotation_angles", timings.rotation_angles}};
     return give(result.dump());
 }
 

@@ -5,6 +5,7 @@
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xview.hpp>
 
+#include "capsnet/drawing.hpp"
 #include "capsnet/safetensors.hpp"
 #include "capsnet/visualize.hpp"
 
@@ -28,6 +29,25 @@ std::vector<GalleryDigit> gallery_parse(const std::vector<std::uint8_t>& bytes) 
     return digits;
 }
 
+Tensor<float, 2> demo_image_floats(const DemoImage& image) {
+    Tensor<float, 2> values(std::array<std::size_t, 2>{demo_image_side, demo_image_side});
+    std::transform(image.begin(), image.end(), values.begin(), [](std::uint8_t v) { return v / 255.0f; });
+    return values;
+}
+
+DemoPoseImage demo_pose_image(const DemoImage& base, bool refit) {
+    if (refit) return {drawing_upscale(demo_image_floats(base), demo_raster_side), PoseSource::canvas};
+    return {demo_image_floats(base), PoseSource::mnist};
+}
+
+DemoImage demo_pose_input(const DemoImage& base, const AffineTransform& pose, bool refit) {
+    const DemoPoseImage source = demo_pose_image(base, refit);
+    const std::vector<std::uint8_t> bytes = pose_input_bytes(source.image, source.source, pose);
+    DemoImage input;
+    std::copy(bytes.begin(), bytes.end(), input.begin());
+    return input;
+}
+
 DemoEngine::DemoEngine(const std::vector<std::uint8_t>& model_file, const std::string& source)
     : DemoEngine(model_from_safetensors(safetensors_parse(model_file.data(), model_file.size(), source), source)) {}
 
@@ -48,6 +68,15 @@ DemoAnalysis DemoEngine::classify(const DemoImage& input) {
     const bool blank = std::all_of(input.begin(), input.end(), [](std::uint8_t v) { return v == 0; });
     analysis.prediction = blank ? -1 : predicted_classes(scratch_.lengths)[0];
     return analysis;
+}
+
+RoutingView DemoEngine::routing() const { return routing_view(scratch_, 0); }
+
+PoseSweep DemoEngine::pose_sweep(const DemoImage& base, bool refit, const AffineTransform& pose, PoseAxis axis,
+                                 const std::vector<float>& values, int digit) {
+    const DemoPoseImage source = demo_pose_image(base, refit);
+    return capsnet::pose_sweep(model_.config, model_.params, source.image, source.source, pose, axis, values, digit,
+                               scratch_);
 }
 
 Tensor<float, 2> DemoEngine::mask_grid(const Tensor<float, 2>& capsules) const {

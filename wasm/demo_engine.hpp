@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "capsnet/affine.hpp"
 #include "capsnet/common.hpp"
 #include "capsnet/model.hpp"
+#include "capsnet/routing_view.hpp"
 #include "capsnet/weights.hpp"
 
 namespace capsnet {
@@ -17,6 +19,29 @@ namespace capsnet {
 constexpr int demo_image_side = 28;
 constexpr int demo_image_pixels = demo_image_side * demo_image_side;
 using DemoImage = std::array<std::uint8_t, demo_image_pixels>;  // what the network sees: bytes / 255, like MNIST
+// The drawing is rasterised at 5x MNIST's size before the MNIST-style crop, scale and centring: enough
+// resolution for the 20x20 box's antialiasing, cheap enough to redo on every pen move.
+constexpr int demo_raster_side = 5 * demo_image_side;
+
+// [28, 28] in [0, 1], as the network reads the bytes.
+Tensor<float, 2> demo_image_floats(const DemoImage& image);
+
+// The pose lab. `base` is the drawing's 28x28 image before any transform (what a share link stores).
+// - refit false: `base` is warped as a 28x28 image, as affNIST does (PoseSource::mnist): every parameter
+//   reaches the network, and the identity gives `base` exactly.
+// - refit true: `base` is upscaled to the drawing's raster (demo_raster_side), transformed there and
+//   fitted to 28x28 again by the drawing's preprocessing (PoseSource::canvas): a transform "applied to
+//   the drawing", of which the refit undoes most of a scale or shift. Always refitted, the identity too
+//   (so the sweep's identity column matches the live view); a refitted digit comes back ~5% smaller,
+//   the upscale's blur widening its box.
+// Built from `base` alone, never from the strokes, so a share link (base + pose) restores the input
+// bit for bit.
+struct DemoPoseImage {
+    Tensor<float, 2> image;  // what the transform applies to
+    PoseSource source;
+};
+DemoPoseImage demo_pose_image(const DemoImage& base, bool refit);
+DemoImage demo_pose_input(const DemoImage& base, const AffineTransform& pose, bool refit);
 
 struct GalleryDigit {
     int label = 0;
@@ -43,6 +68,13 @@ public:
     int capsule_dims() const;
 
     DemoAnalysis classify(const DemoImage& input);
+    // What dynamic routing did for the input of the last classify (routing_view.hpp): couplings and
+    // logits per iteration, the attribution maps. Valid until the next classify or pose_sweep.
+    RoutingView routing() const;
+    // pose_sweep (affine.hpp) of the pose lab's image: `axis` set to each of `values` on top of `pose`.
+    // Reuses classify's scratch: read routing() first.
+    PoseSweep pose_sweep(const DemoImage& base, bool refit, const AffineTransform& pose, PoseAxis axis,
+                         const std::vector<float>& values, int digit);
     // [10, 784]: the input reconstructed through each digit capsule alone (the seed's vis_all row).
     Tensor<float, 2> mask_grid(const Tensor<float, 2>& capsules) const;
     // [offsets, 16, 784]: capsule `digit` with offsets[r] added to one dimension at a time.

@@ -214,6 +214,14 @@
     setPenWidth: (fraction) => Module._demo_set_pen_width(fraction),
     clear: () => Module._demo_clear(),
     selectCapsule: (digit) => Module._demo_select_capsule(digit),
+    setViewTab: (tab) => Module._demo_set_view_tab(tab),  // 0 interpolation, 1 routing, 2 pose lab
+    setRouting: (iteration, logits) => Module._demo_set_routing(iteration, logits ? 1 : 0),
+    playRouting: () => Module._demo_play_routing(),        // what the Play button does
+    // {rotation (degrees), scale, shear, translateX, translateY (fractions of the side), refit}; missing = identity
+    setPose: (pose) => Module._demo_set_pose(pose.rotation || 0, pose.scale === undefined ? 1 : pose.scale,
+                                             pose.shear || 0, pose.translateX || 0, pose.translateY || 0,
+                                             pose.refit ? 1 : 0),
+    showPoseSweep: (on) => Module._demo_show_pose_sweep(on ? 1 : 0),  // the Sweep button
     frameCount: () => Module._demo_frame_count(),
     downloadPng: () => Module._demo_download_png(),  // what the "Download PNG" button does
     benchmark: (repeats) => JSON.parse(text(Module._demo_benchmark_json(repeats || 10))),
