@@ -140,16 +140,25 @@ PoseSweep pose_sweep(const Config& config, const Parameters<float>& params, cons
     sweep.values = values;
     sweep.lengths = xt::zeros<float>({values.size(), classes});
     sweep.capsule = xt::zeros<float>({values.size(), dims});
-    Tensor<float, 4> input = xt::zeros<float>({std::size_t{1}, std::size_t{1}, std::size_t(image_side), std::size_t(image_side)});
-    for (std::size_t i = 0; i < values.size(); ++i) {
-        const std::vector<std::uint8_t> bytes = pose_input_bytes(image, source, affine_with(base, axis, values[i]));
-        // One image per forward pass with the demo's byte scaling, so the numbers equal its classify.
-        std::transform(bytes.begin(), bytes.end(), input.data(), [](std::uint8_t b) { return b / 255.0f; });
+    const std::size_t pixels = std::size_t(image_side) * image_side;
+    for (std::size_t first = 0; first < values.size(); first += pose_sweep_batch) {
+        const std::size_t count = std::min(pose_sweep_batch, values.size() - first);
+        Tensor<float, 4> input({count, std::size_t{1}, std::size_t(image_side), std::size_t(image_side)});
+        std::vector<bool> blank(count);
+        for (std::size_t b = 0; b < count; ++b) {
+            const std::vector<std::uint8_t> bytes =
+                pose_input_bytes(image, source, affine_with(base, axis, values[first + b]));
+            std::transform(bytes.begin(), bytes.end(), input.data() + b * pixels, [](std::uint8_t v) { return v / 255.0f; });
+            blank[b] = std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t v) { return v == 0; });
+        }
         model_forward(config, params, input, DecoderMask::none, {}, scratch);
-        std::copy_n(scratch.lengths.data(), classes, sweep.lengths.data() + i * classes);
-        std::copy_n(scratch.digit_capsules.data() + digit * dims, dims, sweep.capsule.data() + i * dims);
-        const bool blank = std::all_of(bytes.begin(), bytes.end(), [](std::uint8_t b) { return b == 0; });
-        sweep.predictions.push_back(blank ? -1 : predicted_classes(scratch.lengths)[0]);
+        const std::vector<int> predicted = predicted_classes(scratch.lengths);
+        for (std::size_t b = 0; b < count; ++b) {
+            const std::size_t i = first + b;
+            std::copy_n(scratch.lengths.data() + b * classes, classes, sweep.lengths.data() + i * classes);
+            std::copy_n(scratch.digit_capsules.data() + (b * classes + digit) * dims, dims, sweep.capsule.data() + i * dims);
+            sweep.predictions.push_back(blank[b] ? -1 : predicted[b]);
+        }
     }
     return sweep;
 }

@@ -87,10 +87,14 @@ struct PoseSweep {
 };
 
 // For each value, `base` with `axis` set to it (affine_with), the image transformed and preprocessed
-// (pose_input_bytes) and classified one image at a time, as the demo's classify does, so a value that
-// gives the base pose reproduces the demo's live numbers exactly. `digit` picks the capsule whose 16
-// dimensions are returned. `scratch` is reused between calls (a forward pass allocates ~10 MB
-// otherwise). Error for a digit out of range, no values, or an invalid transform.
+// (pose_input_bytes) and classified with the demo's byte scaling, pose_sweep_batch images per forward
+// pass: a value that gives the base pose reproduces the demo's live (one-image) numbers to float
+// rounding (~1e-6: only the GEMM's blocking over the batch differs). Batches, because the browser's
+// 25-angle sweep must take under 600 ms: in wasm a batch of 9 costs ~25% less per image than 9 single
+// passes (the primary convolution's GEMM is 36 columns wide for one image), and 9 bounds the
+// im2col buffer at ~27 MB. `digit` picks the capsule whose 16 dimensions are returned. `scratch` is
+// reused between calls. Error for a digit out of range, no values, or an invalid transform.
+constexpr std::size_t pose_sweep_batch = 9;
 PoseSweep pose_sweep(const Config& config, const Parameters<float>& params, const Tensor<float, 2>& image,
                      PoseSource source, const AffineTransform& base, PoseAxis axis, const std::vector<float>& values,
                      int digit, ForwardState<float>& scratch);
