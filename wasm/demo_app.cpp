@@ -495,24 +495,28 @@ void DemoApp::draw_wide_layout(float width, float height) {
     ImGui::BeginChild("panels", ImVec2(0, inner_height));
     const float available = ImGui::GetContentRegionAvail().x;
     if (ImGui::BeginTabBar("panels")) {
-        if (panel_tab("Interpolate", 0)) {
-            const int columns = static_cast<int>(sweep_offsets_.size());
-            const float cell = std::min((available - 4 * ui_scale_ * 10) / columns, inner_height * 0.52f / 16);
-            draw_interpolation(cell);
-            draw_sliders(std::min(inner_height * 0.18f, 120 * ui_scale_));
-            ImGui::EndTabItem();
-        }
-        if (panel_tab("Routing", 1)) {
-            draw_routing(available);
-            ImGui::EndTabItem();
-        }
-        if (panel_tab("Pose lab", 2)) {
-            draw_pose_lab(available);
-            ImGui::EndTabItem();
-        }
+        const int columns = static_cast<int>(sweep_offsets_.size());
+        draw_panel_tabs(available, std::min((available - 4 * ui_scale_ * 10) / columns, inner_height * 0.52f / 16),
+                        std::min(inner_height * 0.18f, 120 * ui_scale_));
         ImGui::EndTabBar();
     }
     ImGui::EndChild();
+}
+
+void DemoApp::draw_panel_tabs(float width, float interpolation_cell, float slider_preview) {
+    if (panel_tab("Interpolate", 0)) {
+        draw_interpolation(interpolation_cell);
+        draw_sliders(slider_preview);
+        ImGui::EndTabItem();
+    }
+    if (panel_tab("Routing", 1)) {
+        draw_routing(width);
+        ImGui::EndTabItem();
+    }
+    if (panel_tab("Pose lab", 2)) {
+        draw_pose_lab(width);
+        ImGui::EndTabItem();
+    }
 }
 
 bool DemoApp::panel_tab(const char* label, int tab) {
@@ -540,20 +544,9 @@ void DemoApp::draw_narrow_layout(float width, float height) {
                                 (height - 12 * ImGui::GetTextLineHeightWithSpacing()) / 5));
         ImGui::EndTabItem();
     }
-    if (panel_tab("Interpolate", 0)) {
-        const int columns = static_cast<int>(sweep_offsets_.size());
-        draw_interpolation(std::min((available - 40 * ui_scale_) / columns, height * 0.45f / 16));
-        draw_sliders(std::min(available * 0.3f, 110 * ui_scale_));
-        ImGui::EndTabItem();
-    }
-    if (panel_tab("Routing", 1)) {
-        draw_routing(available);
-        ImGui::EndTabItem();
-    }
-    if (panel_tab("Pose lab", 2)) {
-        draw_pose_lab(available);
-        ImGui::EndTabItem();
-    }
+    const int columns = static_cast<int>(sweep_offsets_.size());
+    draw_panel_tabs(available, std::min((available - 40 * ui_scale_) / columns, height * 0.45f / 16),
+                    std::min(available * 0.3f, 110 * ui_scale_));
     if (ImGui::BeginTabItem("Gallery")) {
         draw_gallery(std::min((available - 11 * style.ItemSpacing.x) / 10, 48 * ui_scale_));
         ImGui::EndTabItem();

@@ -92,6 +92,7 @@ private:
     void draw_sliders(float preview_side);
     void draw_gallery(float cell);
     bool panel_tab(const char* label, int tab);  // BeginTabItem for one of the three panels
+    void draw_panel_tabs(float width, float interpolation_cell, float slider_preview);  // the three panels' tab items
     void draw_routing(float width);
     void draw_pose_lab(float width);
     void draw_pose_charts(float width);
