@@ -3,21 +3,27 @@
 # interpolation grid (11 offsets x 16 dimensions), natively (OpenBLAS on 1 thread, the core's xsimd GEMM),
 # in node (wasm with SIMD128, wasm without SIMD) and in headless Chromium (the demo site of both wasm
 # builds, timed inside the page by capsnetDemo.benchmark). Every timing is a median of --repeats rounds.
-# Also checks the goal (classify + mask grid under 30 ms in headless Chromium with SIMD) and that every
-# target computes the same capsules (checksums over the first --digits MNIST test digits).
-#   bench/demo_bench.sh [--repeats N] [--digits K] [--jobs N] [--no-build] [--no-browser]
+# A second table has the routing view and the pose lab (issue 14): the routing view (natively engine.routing()
+# only; in Chromium with the overlay and heatmap pictures), one posed input and the 25-angle rotation sweep;
+# a third the app's work per frame in Chromium with each panel shown, the input changing every frame or
+# not (bench/browser_bench.mjs; --frames per panel and case).
+# Checks the goals (classify + mask grid under 30 ms; the routing view and overlay add at most 5 ms to a
+# frame; a 25-angle sweep in at most 600 ms; all in headless Chromium with SIMD) and that every target
+# computes the same capsules (checksums over the first --digits MNIST test digits).
+#   bench/demo_bench.sh [--repeats N] [--digits K] [--frames N] [--jobs N] [--no-build] [--no-browser]
 # Builds only what it runs: demo_timing in build/cpu, demo_timing and capsnet_demo in build/wasm and
 # build/wasm-nosimd (configured with their presets when they are not configured yet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NODE_PATH=/usr/share/nodejs  # Emscripten's acorn (shared/docs/toolchain.md, pitfall 1)
 
-repeats=20 digits=20 jobs=$(nproc) build=1 browser=1
-usage="usage: $0 [--repeats N] [--digits K] [--jobs N] [--no-build] [--no-browser]"
+repeats=20 digits=20 frames=90 jobs=$(nproc) build=1 browser=1
+usage="usage: $0 [--repeats N] [--digits K] [--frames N] [--jobs N] [--no-build] [--no-browser]"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --repeats) repeats=$2; shift 2 ;;
     --digits) digits=$2; shift 2 ;;
+    --frames) frames=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-browser) browser=0; shift ;;
@@ -52,7 +58,8 @@ run node build/wasm/bench/demo_timing.js "${args[@]}"
 run node build/wasm-nosimd/bench/demo_timing.js "${args[@]}"
 if ((browser)); then
   # Exit 77: no chromium or playwright-core (the table then says so).
-  run node bench/browser_bench.mjs --site build/wasm/site --site build/wasm-nosimd/site --repeats "$repeats" || true
+  run node bench/browser_bench.mjs --site build/wasm/site --site build/wasm-nosimd/site --repeats "$repeats" \
+      --frames "$frames" --frame-rounds 6 || true
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -94,13 +101,68 @@ console.log('("vs native": time / the native OpenBLAS 1-thread row.)');
 
 const goal_ms = 30;
 const chromium_simd = rows.find((r) => r.target === 'chromium-wasm');
+const verdict = (value, goal) => (value <= goal ? `met (${ms(goal - value)} ms to spare)` :
+                                  `missed by ${ms(value - goal)} ms (${((value / goal - 1) * 100).toFixed(0)}% over)`);
 if (chromium_simd) {
   const both = chromium_simd.classify_ms + chromium_simd.mask_grid_ms;
   console.log(`\nGoal, classify + mask grid < ${goal_ms} ms in headless Chromium with SIMD128: ${ms(both)} ms, ` +
-              (both < goal_ms ? `met (${ms(goal_ms - both)} ms to spare)` :
-                                `missed by ${ms(both - goal_ms)} ms (${((both / goal_ms - 1) * 100).toFixed(0)}% over)`));
+              verdict(both, goal_ms));
 } else {
   console.log(`\nGoal, classify + mask grid < ${goal_ms} ms in headless Chromium with SIMD128: not measured (no Chromium run)`);
+}
+
+// The routing view and the pose lab (issue 14). Natively (and in node) the routing view is engine.routing()
+// alone; the page's overlay and heatmap pictures are demo_app.cpp's, timed only in Chromium.
+console.log('\n| target | routing view | posed input (rotation 30) | rotation sweep (25 angles) | per angle | sweep vs native |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const r of rows.filter((row) => row.rotation_sweep_ms !== undefined)) {
+  const routing = `${ms(r.routing_ms)} ms${r.target.startsWith('chromium') ? '' : ' *'}`;
+  console.log(`| ${r.label} | ${routing} | ${ms(r.pose_input_ms)} ms | ${ms(r.rotation_sweep_ms)} ms | ` +
+              `${ms(r.rotation_sweep_ms / r.rotation_angles)} ms | ` +
+              `${times(r.rotation_sweep_ms, reference && reference.rotation_sweep_ms)} |`);
+}
+console.log('(* engine.routing() only: couplings, logits, |v_j| per iteration and the attribution maps; ' +
+            'Chromium rows add the overlay and heatmap pictures.)');
+
+// The app's work per frame (Emscripten's main-loop iteration) with each panel shown, side by side.
+const framed = browser.filter((b) => b.frames);
+if (framed.length) {
+  const n = framed[0].frames.frames_per_case;
+  console.log(`\nWork per frame in headless Chromium (median of ${n} frames per cell, interleaved rounds), and the ` +
+              'frame interval (requestAnimationFrame to the next):');
+  console.log('| target | panel | work, input changing | interval, changing | work, idle | interval, idle |');
+  console.log('| --- | --- | ---: | ---: | ---: | ---: |');
+  const names = { interpolate: 'Interpolate', routing: 'Routing', pose_lab: 'Pose lab' };
+  for (const b of framed) {
+    for (const [key, name] of Object.entries(names)) {
+      const f = b.frames[key];
+      console.log(`| ${b.name === 'wasm-nosimd' ? 'wasm without SIMD' : 'wasm SIMD128'} | ${name} | ` +
+                  `${ms(f.changing_work_ms)} ms | ${ms(f.changing_interval_ms)} ms | ${ms(f.idle_work_ms)} ms | ` +
+                  `${ms(f.idle_interval_ms)} ms |`);
+    }
+  }
+}
+// What the routing view adds to a frame: its computation (routing_ms: the view and both pictures, redone
+// on every input change whichever panel is shown) plus what showing the Routing panel costs over the
+// Interpolate panel while the input changes (the frames' difference; negative when it draws faster).
+const frame_goal_ms = 5, sweep_goal_ms = 600;
+if (chromium_simd && chromium_simd.frames) {
+  const f = chromium_simd.frames;
+  const panel = f.routing.changing_work_ms - f.interpolate.changing_work_ms;
+  const added = chromium_simd.routing_ms + Math.max(0, panel);
+  console.log(`\nGoal, the routing view and overlay add at most ${frame_goal_ms} ms to a frame (Chromium, SIMD128): ` +
+              `${ms(chromium_simd.routing_ms)} ms of routing view + pictures per input change, Routing panel ` +
+              `${panel >= 0 ? '+' : ''}${ms(panel)} ms over Interpolate (${ms(f.routing.changing_work_ms)} against ` +
+              `${ms(f.interpolate.changing_work_ms)} ms, ratio ${(f.routing.changing_work_ms / f.interpolate.changing_work_ms).toFixed(3)}): ` +
+              `${ms(added)} ms added, ${verdict(added, frame_goal_ms)}`);
+} else {
+  console.log(`\nGoal, the routing view and overlay add at most ${frame_goal_ms} ms to a frame: not measured (no Chromium frame run)`);
+}
+if (chromium_simd && chromium_simd.rotation_sweep_ms !== undefined) {
+  console.log(`Goal, a ${chromium_simd.rotation_angles}-angle rotation sweep in at most ${sweep_goal_ms} ms (Chromium, SIMD128): ` +
+              `${ms(chromium_simd.rotation_sweep_ms)} ms, ${verdict(chromium_simd.rotation_sweep_ms, sweep_goal_ms)}`);
+} else {
+  console.log(`Goal, a 25-angle rotation sweep in at most ${sweep_goal_ms} ms: not measured (no Chromium run)`);
 }
 
 // Wasm float arithmetic is deterministic, so the Chromium rows run exactly the node rows' computation

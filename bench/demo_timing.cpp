@@ -1,5 +1,8 @@
 // The browser demo's work timed outside the browser, through the same DemoEngine the page runs: classify
-// one digit, the mask grid (10 reconstructions) and the interpolation grid (11 offsets x 16 dimensions).
+// one digit, the mask grid (10 reconstructions), the interpolation grid (11 offsets x 16 dimensions), the
+// routing view (engine.routing(): couplings, logits and attribution of every iteration; the page's
+// overlay and heatmap pictures are demo_app.cpp's and are timed only in the browser), one posed input
+// (rotation 30, affNIST-style warp) and the pose lab's rotation sweep (25 angles, -60..60 step 5).
 // Builds natively (OpenBLAS on one thread, or the core's xsimd GEMM) and under Emscripten (wasm with or
 // without SIMD128, run by node), so bench/demo_bench.sh puts every target and Chromium in one table.
 // Usage: demo_timing [--model FILE] [--mnist DIR] [--digits K] [--repeats N] [--gemm openblas|xsimd]
@@ -75,7 +78,8 @@ std::string default_path(const char* relative) {
 
 const char* const usage_text =
     "usage: demo_timing [--model FILE] [--mnist DIR] [--digits K] [--repeats N] [--gemm openblas|xsimd] [--threads N]\n"
-    "  Times the browser demo's classify, mask grid and interpolation grid (medians of --repeats rounds).\n";
+    "  Times the browser demo's classify, mask grid, interpolation grid, routing view, posed input and\n"
+    "  rotation sweep (medians of --repeats rounds).\n";
 
 int usage() {
     std::fputs(usage_text, stderr);
@@ -155,7 +159,13 @@ int main(int argc, char* argv[]) {
             for (float x : engine.sweep_grid(analysis.capsules, std::max(analysis.prediction, 0), offsets)) sweep_sum += x;
         }
 
-        std::vector<double> classify_ms, mask_ms, sweep_ms;
+        // The pose lab's rotation sweep (wasm/demo_app.hpp: -60..60 step 5) and its posed input.
+        std::vector<float> angles;
+        for (int k = 0; k <= 24; ++k) angles.push_back(-60.0f + 5.0f * k);
+        AffineTransform rotated;
+        rotated.rotation_degrees = 30;
+
+        std::vector<double> classify_ms, mask_ms, sweep_ms, routing_ms, pose_input_ms, rotation_sweep_ms;
         for (int r = -warm_up_rounds; r < repeats; ++r) {
             const DemoImage& input = images[(r + warm_up_rounds) % digits];
             auto start = std::chrono::steady_clock::now();
@@ -167,10 +177,25 @@ int main(int argc, char* argv[]) {
             start = std::chrono::steady_clock::now();
             const Tensor<float, 3> sweep = engine.sweep_grid(analysis.capsules, std::max(analysis.prediction, 0), offsets);
             const double sweep_time = ms_since(start);
+            // routing() reads classify's scratch: before pose_sweep, which reuses it (as the page does).
+            start = std::chrono::steady_clock::now();
+            const RoutingView routing = engine.routing();
+            const double routing_time = ms_since(start);
+            start = std::chrono::steady_clock::now();
+            const DemoImage posed = demo_pose_input(input, rotated, false);
+            const double posed_time = ms_since(start);
+            start = std::chrono::steady_clock::now();
+            const PoseSweep rotation = engine.pose_sweep(input, false, AffineTransform{}, PoseAxis::rotation, angles,
+                                                         std::max(analysis.prediction, 0));
+            const double rotation_time = ms_since(start);
+            (void)routing, (void)posed, (void)rotation;
             if (r < 0) continue;
             classify_ms.push_back(classify);
             mask_ms.push_back(mask);
             sweep_ms.push_back(sweep_time);
+            routing_ms.push_back(routing_time);
+            pose_input_ms.push_back(posed_time);
+            rotation_sweep_ms.push_back(rotation_time);
         }
 
         const std::string target = target_name(backend);
@@ -184,6 +209,10 @@ int main(int argc, char* argv[]) {
             {"mask_grid_ms", median(mask_ms)},
             {"interpolation_grid_ms", median(sweep_ms)},
             {"columns", offsets.size()},
+            {"routing_ms", median(routing_ms)},
+            {"pose_input_ms", median(pose_input_ms)},
+            {"rotation_sweep_ms", median(rotation_sweep_ms)},
+            {"rotation_angles", angles.size()},
             {"correct", correct},
             {"lengths_sum", lengths_sum},
             {"mask_sum", mask_sum},
@@ -197,6 +226,9 @@ int main(int argc, char* argv[]) {
         std::printf("  mask grid (10 x 784)         %8.2f ms\n", median(mask_ms));
         std::printf("  classify + mask grid         %8.2f ms\n", median(classify_ms) + median(mask_ms));
         std::printf("  interpolation grid (%zu x 16) %8.2f ms\n", offsets.size(), median(sweep_ms));
+        std::printf("  routing view (no pictures)   %8.2f ms\n", median(routing_ms));
+        std::printf("  posed input (rotation 30)    %8.2f ms\n", median(pose_input_ms));
+        std::printf("  rotation sweep (%zu angles)   %8.2f ms\n", angles.size(), median(rotation_sweep_ms));
         std::printf("  checksums: %d/%d correct, capsule lengths sum %.6f, mask grids sum %.3f, sweep grids sum %.3f\n",
                     correct, digits, lengths_sum, mask_sum, sweep_sum);
         std::printf("demo_timing: %s\n", result.dump().c_str());
