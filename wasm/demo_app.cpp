@@ -31,6 +31,7 @@ constexpr int max_sweep_columns = share_link_max_sweep_columns;
 
 const ImU32 highlight_colour = IM_COL32(255, 196, 0, 255);
 const ImVec4 error_colour(1, 0.45f, 0.45f, 1);
+constexpr int interpolation_tab = 0, routing_tab = 1, pose_tab = 2;  // view_tab_ (the share link's view_tab)
 constexpr double routing_play_step_ms = 700;  // slow enough to see each iteration's couplings settle
 
 // matplotlib's tab10, one per class in the pose charts (as the CLI's charts); the 16 dimensions cycle them.
@@ -428,8 +429,11 @@ void DemoApp::frame(float width, float height) {
         if (input_stale_) update_input();
         if (analysis_stale_) update_analysis();
         advance_routing_play();
-        if (routing_pictures_stale_) update_routing_pictures();
-        if (sweep_stale_ && !drawing_) update_sweep();
+        // The routing pictures and the interpolation grid only for their own panel (the other panels'
+        // pictures wait until it is opened): while a pose slider is dragged the grid alone was a third
+        // of each frame.
+        if (routing_pictures_stale_ && view_tab_ == routing_tab) update_routing_pictures();
+        if (sweep_stale_ && !drawing_ && view_tab_ == interpolation_tab) update_sweep();
         if (slider_image_stale_) update_slider_reconstruction();
         // ImGui's "a widget is held" is last frame's: a pose slider being dragged defers the sweeps too.
         if (pose_sweep_shown_ && pose_sweep_stale_ && !drawing_ && !ImGui::IsAnyItemActive()) update_pose_sweep();
@@ -504,16 +508,16 @@ void DemoApp::draw_wide_layout(float width, float height) {
 }
 
 void DemoApp::draw_panel_tabs(float width, float interpolation_cell, float slider_preview) {
-    if (panel_tab("Interpolate", 0)) {
+    if (panel_tab("Interpolate", interpolation_tab)) {
         draw_interpolation(interpolation_cell);
         draw_sliders(slider_preview);
         ImGui::EndTabItem();
     }
-    if (panel_tab("Routing", 1)) {
+    if (panel_tab("Routing", routing_tab)) {
         draw_routing(width);
         ImGui::EndTabItem();
     }
-    if (panel_tab("Pose lab", 2)) {
+    if (panel_tab("Pose lab", pose_tab)) {
         draw_pose_lab(width);
         ImGui::EndTabItem();
     }
@@ -609,7 +613,7 @@ void DemoApp::draw_canvas_panel(float side) {
 void DemoApp::draw_input_preview(float side) {
     ImGui::BeginGroup();
     // With the routing panel open, the input shows the strokes that voted for the chosen class.
-    const bool overlay = view_tab_ == 1 && !textures_.routing_overlay.empty() && analysis_.prediction >= 0;
+    const bool overlay = view_tab_ == routing_tab && !textures_.routing_overlay.empty() && analysis_.prediction >= 0;
     const int classes = ready() ? engine_->classes() : 10;
     if (overlay) {
         const ImVec2 uv0(static_cast<float>(selected_capsule_) / classes, 0);
@@ -839,12 +843,12 @@ void DemoApp::draw_routing(float width) {
     char caption[160];
     if (routing_logits_)
         std::snprintf(caption, sizeof caption,
-                      "b_i,%d: 32 capsule types (4 x 8 tiles) x 6x6 grid; dark %.2f .. bright %.2f (all classes)", k,
+                      "b_i,%d: 32 capsule types (4 x 8 tiles) x 6x6 grid; purple %.2f .. pale yellow %.2f (all classes)", k,
                       routing_logit_low_, routing_logit_high_);
     else
         std::snprintf(caption, sizeof caption,
-                      "c_i,%d: 32 capsule types (4 x 8 tiles) x 6x6 grid; dark 0 .. bright 1 (uniform 0.1 at "
-                      "iteration 1)", k);
+                      "c_i,%d: 32 capsule types (4 x 8 tiles) x 6x6 grid; purple 0 .. pale yellow 1 (uniform 0.1 "
+                      "at iteration 1)", k);
     ImGui::PushTextWrapPos(ImGui::GetCursorPosX() + zoom * routing_heatmap_width);
     ImGui::TextDisabled("%s", caption);
     ImGui::PopTextWrapPos();
@@ -859,9 +863,11 @@ void DemoApp::draw_pose_lab(float width) {
     note("Everything on the page (prediction, lengths, mask grid, interpolation, routing) sees the transformed "
          "input.");
     bool changed = false;
-    if (ImGui::RadioButton("warp the 28x28 input (affNIST)", !pose_refit_)) pose_refit_ = false, changed = true;
-    same_line_if_fits(ImGui::CalcTextSize("transform the drawing, fit to 28x28 again").x + 2 * ImGui::GetFrameHeight());
-    if (ImGui::RadioButton("transform the drawing, fit to 28x28 again", pose_refit_)) pose_refit_ = true, changed = true;
+    // Short labels: a phone's panel is ~25 characters wide at its font size.
+    if (ImGui::RadioButton("warp the 28x28 (affNIST)", !pose_refit_)) pose_refit_ = false, changed = true;
+    same_line_if_fits(ImGui::CalcTextSize("transform, refit 28x28").x + 2 * ImGui::GetFrameHeight());
+    if (ImGui::RadioButton("transform, refit 28x28", pose_refit_)) pose_refit_ = true, changed = true;
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("transform the drawing, then fit it to 28x28 again as drawings are");
     AffineTransform pose = pose_;
     // Side by side: sliders, then the before and after pictures; stacked on a narrow panel.
     const bool side_by_side = width >= 560 * ui_scale_;
@@ -1039,8 +1045,10 @@ std::string DemoApp::state_json() const {
                               {"ms", pose_sweep_ms_}};
     }
     state["poseSweepShown"] = pose_sweep_shown_;
-    state["stale"] = input_stale_ || analysis_stale_ || sweep_stale_ || slider_image_stale_ || routing_pictures_stale_ ||
-                     (pose_sweep_shown_ && pose_sweep_stale_);
+    // Stale: something on screen waits to be recomputed (a hidden panel's pictures wait for the panel).
+    state["stale"] = input_stale_ || analysis_stale_ || slider_image_stale_ ||
+                     (sweep_stale_ && view_tab_ == interpolation_tab) ||
+                     (routing_pictures_stale_ && view_tab_ == routing_tab) || (pose_sweep_shown_ && pose_sweep_stale_);
     return state.dump();
 }
 
