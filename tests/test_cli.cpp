@@ -138,7 +138,7 @@ TEST_CASE("cli: 2 steps + resume 2 steps == 4 steps, bit for bit (mid-epoch and 
     CHECK(rows(pieces + "/log.csv") == rows(straight + "/log.csv"));
     // The model files hold the same weights as the checkpoint.
     const Model latest = model_load(pieces + "/model.safetensors");
-    CHECK(latest.params.digit_weight == reference.model.params.digit_weight);
+    CHECK((latest.params.digit_weight == reference.model.params.digit_weight));
     CHECK(fs::exists(pieces + "/best.safetensors"));
 }
 
@@ -328,4 +328,29 @@ TEST_CASE("cli: --init-from starts from a model's weights with a fresh Adam, rec
     CHECK_THROWS_WITH(train_command(tiny_run(run, {"--resume", "--init-from", source})), Catch::Contains("--init-from"));
     CHECK_THROWS_WITH(train_command(tiny_run(dir + "/missing", {"--init-from", dir + "/nothing.safetensors"})),
                       Catch::Contains("nothing.safetensors"));
+}
+
+TEST_CASE("cli: --train-only trains the named groups only (the CPU backend's threads too), recorded and kept on resume",
+          "[cli][mnist][trainable]") {
+    if (!capsnet_test::mnist_available()) return;
+    const std::string dir = scratch("train-only");
+    const std::string source = write_random_model(dir);
+    const Model start = model_load(source);
+    const std::string run = dir + "/run";
+    REQUIRE(train_command(tiny_run(run, {"--init-from", source, "--train-only", "head", "--epochs", "1",
+                                         "--stop-after-steps", "2"})) == 0);
+    const Checkpoint checkpoint = checkpoint_load(run + "/checkpoint.safetensors");
+    CHECK(trainable_layers_name(checkpoint.model.config.trainable) == "digit,decoder");
+    CHECK((checkpoint.model.params.conv1_weight == start.params.conv1_weight));
+    CHECK((checkpoint.model.params.primary_weight == start.params.primary_weight));
+    CHECK((checkpoint.model.params.digit_weight != start.params.digit_weight));
+    CHECK((checkpoint.model.params.decoder0_weight != start.params.decoder0_weight));
+    CHECK(xt::amax(xt::abs(checkpoint.adam.first_moment.primary_weight))() == 0.0f);
+    // A resumed run keeps its groups: naming others is refused, either way round.
+    CHECK_THROWS_WITH(train_command(tiny_run(run, {"--resume", "--train-only", "all"})), Catch::Contains("--train-only"));
+    REQUIRE(train_command(tiny_run(run, {"--resume"})) == 0);
+    const Model model = model_load(run + "/model.safetensors");
+    CHECK(trainable_layers_name(model.config.trainable) == "digit,decoder");
+    CHECK((model.params.primary_weight == start.params.primary_weight));
+    CHECK_THROWS_AS(train_command(tiny_run(dir + "/bad", {"--train-only", "conv2"})), UsageError);
 }

@@ -66,13 +66,15 @@ ArgParser train_parser() {
         .option("train-limit", "N", "0", "train on only the first N training images (0: all but the validation set)")
         .option("test-limit", "N", "10000", "test images scored after each epoch (0: none)")
         .option("max-shift", "N", "", "random shift augmentation in pixels [default: 2]")
+        .option("train-only", "LAYERS", "all", "layer groups to train, the others frozen: all, or a list of conv1, primary, digit, decoder (head = digit,decoder)")
         .option("checkpoint-minutes", "M", "10", "also checkpoint mid-epoch every M minutes (0: only at epoch ends)")
         .option("stop-after-steps", "N", "0", "stop with a checkpoint after N steps of this invocation, as an interruption would (0: never)")
         .option("stop-after-minutes", "M", "0", "stop likewise at the first step or epoch end M minutes after this invocation started (0: never)")
         .example("capsnet train --save runs/seed                 # seed preset, 30 epochs, all cores")
         .example("capsnet train --save runs/seed --resume --epochs 50")
         .example("capsnet train --preset paper --device cuda --save runs/paper")
-        .example("capsnet train --init-from web/model/capsnet-seed-i8.safetensors --lr 0.0005 --save runs/warm");
+        .example("capsnet train --init-from web/model/capsnet-seed-i8.safetensors --lr 0.0005 --save runs/warm")
+        .example("capsnet train --init-from web/model/capsnet-seed-i8.safetensors --train-only head --epochs 1 --save runs/head");
     return parser;
 }
 
@@ -127,6 +129,11 @@ std::string percent(double fraction) {
 void check_resume_matches(const Config& requested, const DataPlan& requested_data, const Checkpoint& checkpoint,
                           const ParsedArgs& args) {
     const auto want = config_to_metadata(requested), have = config_to_metadata(checkpoint.model.config);
+    // train_only is absent from the metadata when every layer trains, so compare it both ways.
+    if (requested.trainable != checkpoint.model.config.trainable)
+        throw UsageError("--resume: --train-only " + trainable_layers_name(requested.trainable) +
+                         " but the checkpoint was trained with --train-only " +
+                         trainable_layers_name(checkpoint.model.config.trainable) + "; a resumed run keeps its settings");
     for (const auto& [key, value] : want)
         if (have.count(key) && have.at(key) != value)
             throw UsageError("--resume: the options set " + key + " = " + value + " but the checkpoint was trained with " +
@@ -193,6 +200,13 @@ int train_command(const std::vector<std::string>& arguments) {
     if (args.flag("reconstruct")) config.reconstruct = true;
     if (args.flag("no-reconstruct")) config.reconstruct = false;
     if (args.given("max-shift")) config.max_shift = static_cast<int>(args.integer("max-shift", 0, 8));
+    if (args.given("train-only")) {
+        try {
+            config.trainable = trainable_layers_from_name(args.text("train-only"));
+        } catch (const Error& e) {
+            throw UsageError(std::string("--train-only: ") + e.what());
+        }
+    }
     const int epochs = static_cast<int>(args.integer("epochs", 1, 100000));
     const int threads = static_cast<int>(args.integer("threads", 0, 1024));
     const double checkpoint_minutes = args.number("checkpoint-minutes", 0, 1e6);
@@ -253,6 +267,8 @@ int train_command(const std::vector<std::string>& arguments) {
                 static_cast<long long>(data.validation_images), static_cast<long long>(data.test_images), save_dir.c_str());
     if (!config.init_from.empty())
         std::printf("  weights initialised from %s%s\n", config.init_from.c_str(), resume ? "" : " (Adam starts fresh)");
+    if (!config.trainable.all())
+        std::printf("  training only %s; the other layers stay frozen\n", trainable_layers_name(config.trainable).c_str());
     if (resume)
         std::printf("  resuming at epoch %d, step %lld of %lld\n", progress.epoch + 1,
                     static_cast<long long>(progress.step_in_epoch), static_cast<long long>(steps_per_epoch));

@@ -99,15 +99,19 @@ StepReport CpuBackend::train_step(double learning_rate, const Tensor<float, 4>& 
 void CpuBackend::update_parameters(double learning_rate, const std::vector<float>& shard_weights) {
     const int shards = static_cast<int>(shard_weights.size());
     std::vector<ParameterSlot> slots;
+    // Only the trainable tensors get a slot: frozen ones keep their values and moments.
     visit_parameters(
-        [&](const char*, auto& value, auto& m, auto& v) {
-            slots.push_back({value.data(), m.data(), v.data(), {}, value.size()});
+        [&](const char* name, auto& value, auto& m, auto& v) {
+            if (config_.trainable.trains(name)) slots.push_back({value.data(), m.data(), v.data(), {}, value.size()});
         },
         params_, adam_.first_moment, adam_.second_moment);
     for (int k = 0; k < shards; ++k) {
         std::size_t index = 0;
-        visit_parameters([&](const char*, const auto& grad) { slots[index++].shard_grads.push_back(grad.data()); },
-                         shards_[static_cast<std::size_t>(k)].workspace.grads);
+        visit_parameters(
+            [&](const char* name, const auto& grad) {
+                if (config_.trainable.trains(name)) slots[index++].shard_grads.push_back(grad.data());
+            },
+            shards_[static_cast<std::size_t>(k)].workspace.grads);
     }
     std::size_t total = 0;
     for (const ParameterSlot& slot : slots) total += slot.size;

@@ -135,6 +135,9 @@ private:
     // Flat parameter, gradient and Adam moment buffers, one layout (see the top of the file).
     ParameterOffsets offsets_;
     std::size_t flat_size_ = 0;
+    // [offset, size) in floats of each tensor Adam updates: the whole buffer when every layer trains,
+    // else the tensors of config.trainable's groups (frozen ones keep their values and moments).
+    std::vector<std::pair<std::size_t, std::size_t>> adam_ranges_;
     DeviceBuffer<float> params_, grads_, first_moment_, second_moment_;
     std::int64_t adam_step_ = 0;
 
@@ -177,6 +180,16 @@ void CudaBackend::load(const Config& config, const Parameters<float>& params, co
     loaded_ = false;     // until every buffer below holds the new state
     config_ = config;
     flat_size_ = layout_parameters(shapes, offsets_);
+    adam_ranges_.clear();
+    if (config.trainable.all()) {
+        adam_ranges_.emplace_back(0, flat_size_);
+    } else {
+        visit_parameters(
+            [&](const char* name, const auto& tensor, const std::size_t& offset) {
+                if (config.trainable.trains(name)) adam_ranges_.emplace_back(offset, tensor.size());
+            },
+            shapes, offsets_);
+    }
     params_.resize(flat_size_);
     grads_.resize(flat_size_);
     first_moment_.resize(flat_size_);
@@ -343,17 +356,24 @@ void CudaBackend::backward(int batch) {
                                      v_grad_.data());
     }
 
+    // Down only as far as the lowest trainable layer (config.trainable), as the core's model_backward; the
+    // frozen groups' gradients computed on the way are never read (Adam skips them).
+    const TrainableLayers& trains = config_.trainable;
+    if (!(trains.conv1 || trains.primary || trains.digit)) return;
     cuda::routing_backward(ctx, u_hat_.data(), batch, primary_capsules, digit_classes, digit_dims,
                            config_.routing_iterations, routing_, v_grad_.data(), config_.routing_stop_gradient,
                            u_hat_grad_.data());
     cuda::predictions_backward(ctx, primary_capsules_.data(), batch, primary_capsules, primary_dims,
                                param(o.digit_weight), matrices, digit_classes, digit_dims, u_hat_grad_.data(),
                                grad(o.digit_weight), shared ? grad(o.digit_bias) : nullptr, capsules_grad_.data());
+    if (!(trains.conv1 || trains.primary)) return;
     cuda::primary_capsules_backward(ctx, primary_raw_.data(), batch, primary_types, primary_dims, primary_grid,
                                     config_.squash_primary, capsules_grad_.data(), primary_out_grad_.data());
     cuda::conv2d_backward(ctx, conv1_out_.data(), batch, conv1_channels, conv1_side, conv1_side, param(o.primary_weight),
                           primary_channels, conv_kernel, primary_stride, primary_out_grad_.data(),
-                          grad(o.primary_weight), grad(o.primary_bias), conv1_out_grad_.data(), primary_columns_);
+                          grad(o.primary_weight), grad(o.primary_bias), trains.conv1 ? conv1_out_grad_.data() : nullptr,
+                          primary_columns_);
+    if (!trains.conv1) return;
     cuda::leaky_relu_backward(ctx, conv1_out_.data(), conv1_out_grad_.data(), n * conv1_out_size,
                               config_.conv1_leaky_slope);
     cuda::conv2d_backward(ctx, images_.data(), batch, 1, image_side, image_side, param(o.conv1_weight), conv1_channels,
@@ -389,9 +409,10 @@ StepReport CudaBackend::train_step(double learning_rate, const Tensor<float, 4>&
     backward(batch);
 
     const std::int64_t step = adam_step_ + 1;  // adam.cpp increments before the update
-    cuda::adam_update(ctx_, params_.data(), grads_.data(), first_moment_.data(), second_moment_.data(), flat_size_,
-                      static_cast<float>(learning_rate), config_.adam_beta1, config_.adam_beta2, config_.adam_epsilon,
-                      step);
+    for (const auto& [offset, size] : adam_ranges_)
+        cuda::adam_update(ctx_, params_.data() + offset, grads_.data() + offset, first_moment_.data() + offset,
+                          second_moment_.data() + offset, size, static_cast<float>(learning_rate), config_.adam_beta1,
+                          config_.adam_beta2, config_.adam_epsilon, step);
 
     CAPSNET_CUDA_CHECK(cudaMemcpyAsync(pinned_losses_.data(), losses_.data(), 2 * sizeof(float), cudaMemcpyDeviceToHost,
                                        stream));

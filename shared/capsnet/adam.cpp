@@ -47,8 +47,8 @@ void adam_update(const Config& config, double learning_rate, const Parameters<T>
     state.step += 1;
     const AdamStep<T> step = adam_step<T>(config, learning_rate, state.step);
     visit_parameters(
-        [&](const char*, auto& p, const auto& g, auto& m, auto& v) {
-            adam_update_slice(step, g.data(), p.data(), m.data(), v.data(), p.size());
+        [&](const char* name, auto& p, const auto& g, auto& m, auto& v) {
+            if (config.trainable.trains(name)) adam_update_slice(step, g.data(), p.data(), m.data(), v.data(), p.size());
         },
         params, grads, state.first_moment, state.second_moment);
 }

@@ -19,7 +19,8 @@ struct AdamState {
 template <class T>
 AdamState<T> adam_init(const Config& config);
 
-// One update of every parameter: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// One update of every trainable parameter (config.trainable; frozen ones and their moments stay as they
+// are, while the step count advances): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 // p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
 template <class T>
 void adam_update(const Config& config, double learning_rate, const Parameters<T>& grads, Parameters<T>& params,

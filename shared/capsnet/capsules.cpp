@@ -95,8 +95,14 @@ void predictions_forward(const Tensor<T, 3>& capsules, const Tensor<T, 4>& weigh
 template <class T>
 void predictions_backward(const Tensor<T, 3>& capsules, const Tensor<T, 4>& weight, const Tensor<T, 4>& u_hat_grad,
                           Tensor<T, 4>& weight_grad, Tensor<T, 3>& bias_grad, Tensor<T, 3>& capsules_grad) {
+    predictions_backward(capsules, weight, u_hat_grad, weight_grad, bias_grad, &capsules_grad);
+}
+
+template <class T>
+void predictions_backward(const Tensor<T, 3>& capsules, const Tensor<T, 4>& weight, const Tensor<T, 4>& u_hat_grad,
+                          Tensor<T, 4>& weight_grad, Tensor<T, 3>& bias_grad, Tensor<T, 3>* capsules_grad) {
     const PredictionShape s = prediction_shape(capsules, weight);
-    capsules_grad.resize(capsules.shape());
+    if (capsules_grad) capsules_grad->resize(capsules.shape());
     const int row = s.row(), in_stride = s.inputs * s.in_dims, out_stride = s.inputs * row;
     const bool has_bias = bias_grad.size() > 0;
     for (int i = 0; i < s.inputs; ++i) {
@@ -104,8 +110,10 @@ void predictions_backward(const Tensor<T, 3>& capsules, const Tensor<T, 4>& weig
         const T* g = u_hat_grad.data() + std::size_t(i) * row;
         gemm<T>(true, false, row, s.in_dims, s.batch, T(1), g, out_stride, capsules.data() + std::size_t(i) * s.in_dims,
                 in_stride, T(1), weight_grad.data() + std::size_t(w) * row * s.in_dims, s.in_dims);
-        gemm<T>(false, false, s.batch, s.in_dims, row, T(1), g, out_stride, weight.data() + std::size_t(w) * row * s.in_dims,
-                s.in_dims, T(0), capsules_grad.data() + std::size_t(i) * s.in_dims, in_stride);
+        if (capsules_grad)
+            gemm<T>(false, false, s.batch, s.in_dims, row, T(1), g, out_stride,
+                    weight.data() + std::size_t(w) * row * s.in_dims, s.in_dims, T(0),
+                    capsules_grad->data() + std::size_t(i) * s.in_dims, in_stride);
         if (has_bias) {
             T* bg = bias_grad.data() + std::size_t(w) * row;
             for (int b = 0; b < s.batch; ++b)
@@ -121,7 +129,9 @@ void predictions_backward(const Tensor<T, 3>& capsules, const Tensor<T, 4>& weig
     template void predictions_forward<T>(const Tensor<T, 3>&, const Tensor<T, 4>&, const Tensor<T, 3>&,           \
                                          Tensor<T, 4>&);                                                          \
     template void predictions_backward<T>(const Tensor<T, 3>&, const Tensor<T, 4>&, const Tensor<T, 4>&,          \
-                                          Tensor<T, 4>&, Tensor<T, 3>&, Tensor<T, 3>&);
+                                          Tensor<T, 4>&, Tensor<T, 3>&, Tensor<T, 3>&);                          \
+    template void predictions_backward<T>(const Tensor<T, 3>&, const Tensor<T, 4>&, const Tensor<T, 4>&,          \
+                                          Tensor<T, 4>&, Tensor<T, 3>&, Tensor<T, 3>*);
 CAPSNET_INSTANTIATE(float)
 CAPSNET_INSTANTIATE(double)
 #undef CAPSNET_INSTANTIATE

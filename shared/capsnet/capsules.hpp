@@ -26,5 +26,9 @@ void predictions_forward(const Tensor<T, 3>& capsules, const Tensor<T, 4>& weigh
 template <class T>
 void predictions_backward(const Tensor<T, 3>& capsules, const Tensor<T, 4>& weight, const Tensor<T, 4>& u_hat_grad,
                           Tensor<T, 4>& weight_grad, Tensor<T, 3>& bias_grad, Tensor<T, 3>& capsules_grad);
+// The same, skipping the capsules' gradient when capsules_grad is null (no layer below trains).
+template <class T>
+void predictions_backward(const Tensor<T, 3>& capsules, const Tensor<T, 4>& weight, const Tensor<T, 4>& u_hat_grad,
+                          Tensor<T, 4>& weight_grad, Tensor<T, 3>& bias_grad, Tensor<T, 3>* capsules_grad);
 
 }  // namespace capsnet

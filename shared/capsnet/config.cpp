@@ -41,6 +41,52 @@ double learning_rate_at_epoch(const Config& config, int epoch) {
 
 namespace {
 
+constexpr const char* layer_group_names = "conv1, primary, digit, decoder, head (digit,decoder) or all";
+
+}  // namespace
+
+bool TrainableLayers::trains(const std::string& parameter_name) const {
+    const std::string group = parameter_name.substr(0, parameter_name.find('.'));
+    if (group == "conv1") return conv1;
+    if (group == "primary") return primary;
+    if (group == "digit") return digit;
+    if (group == "decoder") return decoder;
+    throw Error("no layer group holds the parameter '" + parameter_name + "'");
+}
+
+std::string trainable_layers_name(const TrainableLayers& layers) {
+    if (layers.all()) return "all";
+    std::string name;
+    const auto add = [&](bool on, const char* group) {
+        if (on) name += (name.empty() ? "" : ",") + std::string(group);
+    };
+    add(layers.conv1, "conv1");
+    add(layers.primary, "primary");
+    add(layers.digit, "digit");
+    add(layers.decoder, "decoder");
+    return name;
+}
+
+TrainableLayers trainable_layers_from_name(const std::string& names) {
+    if (names == "all") return {};
+    TrainableLayers layers{false, false, false, false};
+    std::stringstream list(names);
+    std::string group;
+    while (std::getline(list, group, ',')) {
+        if (group == "conv1") layers.conv1 = true;
+        else if (group == "primary") layers.primary = true;
+        else if (group == "digit") layers.digit = true;
+        else if (group == "decoder") layers.decoder = true;
+        else if (group == "head") layers.digit = layers.decoder = true;
+        else throw Error("unknown layer group '" + group + "' in '" + names + "' (expected a comma-separated list of " +
+                         layer_group_names + ")");
+    }
+    if (!layers.any()) throw Error("no layer group in '" + names + "' (expected " + layer_group_names + ")");
+    return layers;
+}
+
+namespace {
+
 const char* init_name(InitScheme scheme) {
     return scheme == InitScheme::uniform_005 ? "uniform_005" : "pytorch_default";
 }
@@ -135,6 +181,8 @@ std::map<std::string, std::string> config_to_metadata(const Config& config) {
     metadata["init"] = init_name(config.init);
     Config copy = config;
     visit_fields(copy, Writer{metadata});
+    // Absent when every layer trains, as in the files written before the field existed.
+    if (!config.trainable.all()) metadata["train_only"] = trainable_layers_name(config.trainable);
     return metadata;
 }
 
@@ -154,6 +202,13 @@ Config config_from_metadata(const std::map<std::string, std::string>& metadata, 
         else throw Error(source + ": metadata 'init' = '" + init->second + "' is unknown");
     }
     visit_fields(config, Reader{metadata, source});
+    if (auto trainable = metadata.find("train_only"); trainable != metadata.end()) {
+        try {
+            config.trainable = trainable_layers_from_name(trainable->second);
+        } catch (const Error& e) {
+            throw Error(source + ": metadata 'train_only': " + e.what());
+        }
+    }
     if (config.routing_iterations < 1) throw Error(source + ": metadata 'routing_iterations' must be at least 1");
     return config;
 }

@@ -34,6 +34,28 @@ enum class InitScheme {
     pytorch_default,  // conv/linear U(+-1/sqrt(fan_in)) for weights and biases; digit W ~ N(0, 0.01^2)
 };
 
+// The parameter groups that training updates, named by their parameters' prefixes (conv1, primary, digit,
+// decoder). A frozen group keeps its weights and its Adam moments, and the backward pass stops below the
+// lowest trainable group: training only the digit capsules and the decoder skips both convolutions'
+// backward (the browser demo's fine-tuning; `capsnet train --train-only digit,decoder`).
+struct TrainableLayers {
+    bool conv1 = true, primary = true, digit = true, decoder = true;
+
+    bool all() const { return conv1 && primary && digit && decoder; }
+    bool any() const { return conv1 || primary || digit || decoder; }
+    // Whether the parameter of this name (conv1.weight, decoder.2.bias...) trains.
+    bool trains(const std::string& parameter_name) const;
+    bool operator==(const TrainableLayers& other) const {
+        return conv1 == other.conv1 && primary == other.primary && digit == other.digit && decoder == other.decoder;
+    }
+    bool operator!=(const TrainableLayers& other) const { return !(*this == other); }
+};
+// "all", or the trainable groups in the network's order joined by commas ("digit,decoder").
+std::string trainable_layers_name(const TrainableLayers& layers);
+// Parses that list ("all", "head" for digit,decoder, or groups in any order); Error naming the valid
+// groups for anything else, and for an empty set.
+TrainableLayers trainable_layers_from_name(const std::string& names);
+
 struct Config {
     Preset preset = Preset::seed;
 
@@ -59,6 +81,7 @@ struct Config {
     float adam_beta2 = 0.999f;
     float adam_epsilon = 1e-8f;
     int max_shift = 2;        // random translation of each training image, in pixels
+    TrainableLayers trainable;  // every layer unless --train-only says otherwise
     // The model file a run's weights started from (capsnet train --init-from), "" for a fresh
     // initialisation. Carried into every file the run writes, so a model says where it came from.
     std::string init_from;

@@ -106,10 +106,25 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
     else
         parameters_fill_zero(grads);
 
+    // The backward pass goes down only as far as the lowest trainable layer (config.trainable).
+    const TrainableLayers& trains = config.trainable;
+    const bool below_primary = trains.conv1;
+    const bool below_digit = below_primary || trains.primary;
+    const bool below_decoder = below_digit || trains.digit;
+    // Groups whose gradient a lower layer's needs compute anyway: cleared at the end when frozen.
+    const auto clear_frozen = [&] {
+        if (!trains.decoder) {
+            grads.decoder0_weight.fill(T(0)), grads.decoder0_bias.fill(T(0));
+            grads.decoder1_weight.fill(T(0)), grads.decoder1_bias.fill(T(0));
+            grads.decoder2_weight.fill(T(0)), grads.decoder2_bias.fill(T(0));
+        }
+        if (!trains.digit) grads.digit_weight.fill(T(0)), grads.digit_bias.fill(T(0));
+    };
+
     Tensor<T, 3>& v_grad = g.digit_capsules;
     v_grad.resize(state.digit_capsules.shape());
     v_grad.fill(T(0));
-    {
+    if (below_decoder) {
         StageTimer timer(Stage::losses);
         margin_loss_backward(state.digit_capsules, state.lengths, labels, config, v_grad);
     }
@@ -128,13 +143,15 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
                         grads.decoder1_bias, &g.decoder_hidden1);
         leaky_relu_backward_inplace(state.decoder_hidden1, g.decoder_hidden1, T(0));
         linear_backward(state.decoder_input, params.decoder0_weight, g.decoder_hidden1, grads.decoder0_weight,
-                        grads.decoder0_bias, &g.decoder_input);
+                        grads.decoder0_bias, below_decoder ? &g.decoder_input : nullptr);
         // The mask passes the gradient of the kept capsule only.
-        for (std::size_t b = 0; b < v_grad.shape(0); ++b) {
-            const int j = state.mask_labels[b];
-            for (int d = 0; d < digit_dims; ++d) v_grad(b, j, d) += g.decoder_input(b, j * digit_dims + d);
-        }
+        if (below_decoder)
+            for (std::size_t b = 0; b < v_grad.shape(0); ++b) {
+                const int j = state.mask_labels[b];
+                for (int d = 0; d < digit_dims; ++d) v_grad(b, j, d) += g.decoder_input(b, j * digit_dims + d);
+            }
     }
+    if (!below_decoder) return clear_frozen();
 
     {
         StageTimer timer(Stage::routing_backward);
@@ -143,8 +160,10 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
     {
         StageTimer timer(Stage::predictions_backward);
         predictions_backward(state.primary_capsules, params.digit_weight, g.u_hat, grads.digit_weight,
-                             grads.digit_bias, g.primary_capsules);
+                             grads.digit_bias, below_digit ? &g.primary_capsules : nullptr);
     }
+    clear_frozen();
+    if (!below_digit) return;
     {
         StageTimer timer(Stage::primary_capsules);
         primary_capsules_backward(state.primary_raw, config.squash_primary, g.primary_capsules, g.primary_out,
@@ -154,8 +173,10 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
         // conv2d_backward times its input-gradient part as Stage::conv2_input_grad itself.
         StageTimer timer(Stage::conv2_weight_grad);
         conv2d_backward(state.conv1_out, params.primary_weight, primary_stride, g.primary_out, grads.primary_weight,
-                        grads.primary_bias, &g.conv1_out, &state.primary_patch_rows);
+                        grads.primary_bias, below_primary ? &g.conv1_out : nullptr, &state.primary_patch_rows);
     }
+    if (!trains.primary) grads.primary_weight.fill(T(0)), grads.primary_bias.fill(T(0));
+    if (!below_primary) return;
     {
         StageTimer timer(Stage::conv2_input_grad);
         leaky_relu_backward_inplace(state.conv1_out, g.conv1_out, T(config.conv1_leaky_slope));

@@ -68,7 +68,8 @@ void model_forward(const Config& config, const Parameters<T>& params, const Tens
 template <class T>
 Losses<T> model_loss(const Config& config, const ForwardState<T>& state, const std::vector<int>& labels);
 
-// Gradients of model_loss with respect to every parameter; `grads` is overwritten.
+// Gradients of model_loss with respect to every parameter; `grads` is overwritten. The frozen groups of
+// config.trainable get zeros, and the pass stops below the lowest trainable group.
 template <class T>
 void model_backward(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
                     const std::vector<int>& labels, Parameters<T>& grads);
