@@ -35,6 +35,13 @@ void decoder_forward(const Parameters<T>& params, const Tensor<T, 2>& input, Ten
 template <class T>
 void model_forward(const Config& config, const Parameters<T>& params, const Tensor<T, 4>& images, DecoderMask mask,
                    const std::vector<int>& labels, ForwardState<T>& state) {
+    features_forward(config, params, images, state);
+    head_forward(config, params, mask, labels, state);
+}
+
+template <class T>
+void features_forward(const Config& config, const Parameters<T>& params, const Tensor<T, 4>& images,
+                      ForwardState<T>& state) {
     state.images = images;
     {
         StageTimer timer(Stage::conv1_forward);
@@ -51,6 +58,11 @@ void model_forward(const Config& config, const Parameters<T>& params, const Tens
         primary_capsules_forward(state.primary_out, primary_dims, config.squash_primary, state.primary_raw,
                                  state.primary_capsules);
     }
+}
+
+template <class T>
+void head_forward(const Config& config, const Parameters<T>& params, DecoderMask mask, const std::vector<int>& labels,
+                  ForwardState<T>& state) {
     {
         StageTimer timer(Stage::predictions_forward);
         predictions_forward(state.primary_capsules, params.digit_weight, params.digit_bias, state.u_hat);
@@ -64,7 +76,7 @@ void model_forward(const Config& config, const Parameters<T>& params, const Tens
     state.mask_labels.clear();
     if (mask == DecoderMask::none) return;
     StageTimer timer(Stage::decoder);
-    const std::size_t B = images.shape(0);
+    const std::size_t B = state.primary_capsules.shape(0);
     if (mask == DecoderMask::labels) {
         if (labels.size() != B) throw Error("model: " + std::to_string(labels.size()) + " labels for a batch of " + std::to_string(B));
         state.mask_labels = labels;
@@ -192,6 +204,9 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
                                      Tensor<T, 2>&);                                                              \
     template void model_forward<T>(const Config&, const Parameters<T>&, const Tensor<T, 4>&, DecoderMask,         \
                                    const std::vector<int>&, ForwardState<T>&);                                    \
+    template void features_forward<T>(const Config&, const Parameters<T>&, const Tensor<T, 4>&, ForwardState<T>&); \
+    template void head_forward<T>(const Config&, const Parameters<T>&, DecoderMask, const std::vector<int>&,       \
+                                  ForwardState<T>&);                                                              \
     template Losses<T> model_loss<T>(const Config&, const ForwardState<T>&, const std::vector<int>&);             \
     template void model_backward<T>(const Config&, const Parameters<T>&, const ForwardState<T>&,                  \
                                     const std::vector<int>&, Parameters<T>&);                                     \

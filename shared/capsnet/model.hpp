@@ -64,6 +64,18 @@ template <class T>
 void model_forward(const Config& config, const Parameters<T>& params, const Tensor<T, 4>& images, DecoderMask mask,
                    const std::vector<int>& labels, ForwardState<T>& state);
 
+// model_forward in two parts. features_forward: conv1, conv2 and the primary capsules (state.images kept
+// as the reconstruction target). head_forward: the digit capsules' predictions, routing and the decoder,
+// from state.primary_capsules and state.images alone. A caller that trains only the head (conv1 and
+// primary frozen) can keep the primary capsules of fixed images and run the head only; model_backward
+// then reads nothing the features part wrote but those two.
+template <class T>
+void features_forward(const Config& config, const Parameters<T>& params, const Tensor<T, 4>& images,
+                      ForwardState<T>& state);
+template <class T>
+void head_forward(const Config& config, const Parameters<T>& params, DecoderMask mask, const std::vector<int>& labels,
+                  ForwardState<T>& state);
+
 // Margin loss, plus the reconstruction loss when config.reconstruct and the decoder ran.
 template <class T>
 Losses<T> model_loss(const Config& config, const ForwardState<T>& state, const std::vector<int>& labels);
