@@ -24,6 +24,7 @@
 #include "capsnet/idx.hpp"
 #include "capsnet/visualize.hpp"
 #include "demo_engine.hpp"
+#include "demo_finetune.hpp"
 #ifdef CAPSNET_WITH_OPENBLAS
 #include <cblas.h>
 
@@ -198,6 +199,35 @@ int main(int argc, char* argv[]) {
             rotation_sweep_ms.push_back(rotation_time);
         }
 
+        // Fine-tuning (wasm/demo_finetune.hpp): one step of 16 images, the head only (its primary capsules
+        // cached after the first step: the page's case once a set has been seen) and every layer. The
+        // examples are 16 test digits, 8 as the "personal" set, so every step sees the same 16 images.
+        std::vector<TeachExample> personal;
+        std::vector<GalleryDigit> mix;
+        for (int i = 0; i < 16; ++i) {
+            if (i < 8) personal.push_back({test.labels[i % digits], images[i % digits]});
+            else mix.push_back({test.labels[i % digits], images[i % digits]});
+        }
+        const auto step_times = [&](const char* layers, int steps) {
+            FineTuneOptions options;
+            options.layers = trainable_layers_from_name(layers);
+            options.steps = steps;
+            FineTuner tuner(engine.model(), personal, mix, options);
+            std::vector<double> times;
+            while (!tuner.done()) {
+                const int step = tuner.steps_done();
+                const auto start = std::chrono::steady_clock::now();
+                while (tuner.steps_done() == step) tuner.advance(0);  // one micro-batch per call, as a frame
+                times.push_back(ms_since(start));
+            }
+            return times;
+        };
+        const std::vector<double> head_steps = step_times("head", 1 + std::max(repeats, 3));
+        const double head_cold_ms = head_steps.front();
+        const double head_step_ms = median(std::vector<double>(head_steps.begin() + 1, head_steps.end()));
+        const std::vector<double> all_steps = step_times("all", 1 + std::min(repeats, 3));
+        const double all_step_ms = median(std::vector<double>(all_steps.begin() + 1, all_steps.end()));
+
         const std::string target = target_name(backend);
         nlohmann::json result = {
             {"target", target},
@@ -213,6 +243,9 @@ int main(int argc, char* argv[]) {
             {"pose_input_ms", median(pose_input_ms)},
             {"rotation_sweep_ms", median(rotation_sweep_ms)},
             {"rotation_angles", angles.size()},
+            {"finetune_head_cold_ms", head_cold_ms},
+            {"finetune_head_step_ms", head_step_ms},
+            {"finetune_all_step_ms", all_step_ms},
             {"correct", correct},
             {"lengths_sum", lengths_sum},
             {"mask_sum", mask_sum},
@@ -229,6 +262,9 @@ int main(int argc, char* argv[]) {
         std::printf("  routing view (no pictures)   %8.2f ms\n", median(routing_ms));
         std::printf("  posed input (rotation 30)    %8.2f ms\n", median(pose_input_ms));
         std::printf("  rotation sweep (%zu angles)   %8.2f ms\n", angles.size(), median(rotation_sweep_ms));
+        std::printf("  fine-tune step, 16 images, head (cached)    %8.2f ms (first step, computing the features: %.2f ms)\n",
+                    head_step_ms, head_cold_ms);
+        std::printf("  fine-tune step, 16 images, every layer      %8.2f ms\n", all_step_ms);
         std::printf("  checksums: %d/%d correct, capsule lengths sum %.6f, mask grids sum %.3f, sweep grids sum %.3f\n",
                     correct, digits, lengths_sum, mask_sum, sweep_sum);
         std::printf("demo_timing: %s\n", result.dump().c_str());
