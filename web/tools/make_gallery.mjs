@@ -1,23 +1,28 @@
-// Writes the demo's digit gallery: the first N MNIST test images of each class, in one small file the
-// page fetches instead of the 7.8 MB test set.
-//   node web/tools/make_gallery.mjs <mnist dir> <out file> [--per-class 10]
+// Writes the demo's digit files, all in one small format the page fetches instead of the MNIST sets:
+// - the gallery: the first N test images of each class (the default);
+// - the fine-tuning mix: training images mixed into every fine-tuning batch (--split train --per-class 100);
+// - the forgetting check: the first N test images in order (--first 500).
+//   node web/tools/make_gallery.mjs <mnist dir> <out file> [--split test|train] [--per-class 10 | --first N]
 // Format (little-endian): ASCII "CNG1", uint32 count, then count records of
-// (uint8 label, 784 bytes of pixels, row-major 28x28), class 0's N digits first, then class 1's, ...
+// (uint8 label, 784 bytes of pixels, row-major 28x28); per class: class 0's N digits first, then class 1's, ...
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const mnist_test_images = 't10k-images-idx3-ubyte';
-export const mnist_test_labels = 't10k-labels-idx1-ubyte';
 const idx_images_magic = 0x00000803;  // unsigned byte, 3 dimensions
 const idx_labels_magic = 0x00000801;  // unsigned byte, 1 dimension
 const hex = (value) => value.toString(16).padStart(8, '0');
 
-// Reads the MNIST test set from dir: {count, rows, cols, images: Uint8Array(count*rows*cols), labels}.
-// Throws an Error naming the file for anything missing, truncated or not MNIST-shaped.
+// Reads the MNIST test set from dir (see read_mnist).
 export async function read_mnist_test(dir) {
-  const images_file = path.join(dir, mnist_test_images);
-  const labels_file = path.join(dir, mnist_test_labels);
+  return read_mnist(dir, 't10k');
+}
+
+// Reads an MNIST split ('t10k' or 'train') from dir: {count, rows, cols, images: Uint8Array(count*rows*cols),
+// labels}. Throws an Error naming the file for anything missing, truncated or not MNIST-shaped.
+export async function read_mnist(dir, prefix) {
+  const images_file = path.join(dir, `${prefix}-images-idx3-ubyte`);
+  const labels_file = path.join(dir, `${prefix}-labels-idx1-ubyte`);
   const read = async (file) => {
     try {
       return await fs.readFile(file);
@@ -54,7 +59,7 @@ export async function read_mnist_test(dir) {
   return { count, rows, cols, images: images.subarray(16), labels: label_bytes };
 }
 
-// Test-set indices of the first per_class images of each class, class 0's first, then class 1's, ...
+// Indices of the first per_class images of each class, class 0's first, then class 1's, ...
 export function first_indices_per_class(labels, per_class) {
   const by_class = Array.from({ length: 10 }, () => []);
   for (let i = 0; i < labels.length; i++) {
@@ -63,7 +68,7 @@ export function first_indices_per_class(labels, per_class) {
   }
   by_class.forEach((bucket, digit) => {
     if (bucket.length < per_class)
-      throw new Error(`only ${bucket.length} test images of class ${digit}, wanted ${per_class}`);
+      throw new Error(`only ${bucket.length} images of class ${digit}, wanted ${per_class}`);
   });
   return by_class.flat();
 }
@@ -82,15 +87,21 @@ export function encode_gallery(mnist, indices) {
 }
 
 async function main(argv) {
-  const usage = 'usage: node web/tools/make_gallery.mjs <mnist dir> <out file> [--per-class 10]';
+  const usage = 'usage: node web/tools/make_gallery.mjs <mnist dir> <out file> [--split test|train] [--per-class 10 | --first N]';
   const positional = [];
-  let per_class = 10;
+  let per_class = 10, first = 0, split = 'test';
+  const count_value = (option, value) => {
+    if (!/^\d+$/.test(value || '') || Number(value) < 1) throw new Error(`${option} needs a positive integer, got '${value}'`);
+    return Number(value);
+  };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--per-class') {
-      const value = argv[++i];
-      if (!/^\d+$/.test(value || '') || Number(value) < 1)
-        throw new Error(`--per-class needs a positive integer, got '${value}'`);
-      per_class = Number(value);
+      per_class = count_value('--per-class', argv[++i]);
+    } else if (argv[i] === '--first') {
+      first = count_value('--first', argv[++i]);
+    } else if (argv[i] === '--split') {
+      split = argv[++i];
+      if (split !== 'test' && split !== 'train') throw new Error(`--split is test or train, got '${split}'`);
     } else if (argv[i] === '-h' || argv[i] === '--help') {
       console.log(usage);
       return;
@@ -102,14 +113,16 @@ async function main(argv) {
   }
   if (positional.length !== 2) throw new Error(usage);
   const [mnist_dir, out_file] = positional;
-  const mnist = await read_mnist_test(mnist_dir);
-  const gallery = encode_gallery(mnist, first_indices_per_class(mnist.labels, per_class));
+  const mnist = await read_mnist(mnist_dir, split === 'test' ? 't10k' : 'train');
+  if (first > mnist.count) throw new Error(`--first ${first}: the ${split} set has ${mnist.count} images`);
+  const indices = first ? Array.from({ length: first }, (_, i) => i) : first_indices_per_class(mnist.labels, per_class);
+  const gallery = encode_gallery(mnist, indices);
   await fs.mkdir(path.dirname(path.resolve(out_file)), { recursive: true });
   // Write then rename, so a build never picks up a half-written gallery.
   const temporary = `${out_file}.tmp`;
   await fs.writeFile(temporary, gallery);
   await fs.rename(temporary, out_file);
-  console.log(`make_gallery: wrote ${out_file} (${10 * per_class} digits, ${gallery.length} bytes)`);
+  console.log(`make_gallery: wrote ${out_file} (${indices.length} ${split} digits, ${gallery.length} bytes)`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
