@@ -17,6 +17,7 @@
 #include "capsnet/visualize.hpp"
 #include "demo_engine.hpp"
 #include "mnist_fixture.hpp"
+#include "native_reference.hpp"
 
 using namespace capsnet;
 
@@ -105,35 +106,16 @@ TEST_CASE("the wasm build's outputs equal the native build's", "[demo][mnist]") 
     const MnistSplit test = mnist_load(capsnet_test::mnist_directory(), "t10k");
     DemoEngine engine(model_load(shipped_model));
     const std::vector<float> outputs = demo_outputs(engine, test, 20);
-    const std::string path = reference_path();
-#ifndef __EMSCRIPTEN__
-    // Native (OpenBLAS): the reference.
-    std::vector<std::uint8_t> bytes(outputs.size() * sizeof(float));
-    std::memcpy(bytes.data(), outputs.data(), bytes.size());
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    write_whole_file_atomically(path, bytes);
-    SUCCEED("wrote " << outputs.size() << " reference values to " << path);
-#else
-    if (!std::filesystem::exists(path)) {
-        const char* require = std::getenv("CAPSNET_REQUIRE_DATA");
-        if (require && std::string(require) == "1") FAIL("no native reference at " << path << ": run the native tests first");
-        WARN("no native reference at " << path << " (run the native test_demo_engine first): nothing compared");
-        return;
-    }
-    const std::vector<std::uint8_t> bytes = read_whole_file(path);
-    REQUIRE(bytes.size() == outputs.size() * sizeof(float));
-    std::vector<float> reference(outputs.size());
-    std::memcpy(reference.data(), bytes.data(), bytes.size());
-    float worst = 0;
-    for (std::size_t i = 0; i < outputs.size(); ++i) worst = std::max(worst, std::abs(outputs[i] - reference[i]));
+    const std::optional<float> worst =
+        capsnet_test::compare_with_native_reference(reference_path(), outputs, "test_demo_engine");
+    if (!worst) return;  // the native run (the reference), or no reference to compare with
     // Native uses OpenBLAS with AVX2+FMA, wasm the xsimd GEMM on SIMD128 without FMA: the same float math
     // summed in another order. Lengths and pixels live in [0,1]; the measured worst difference is printed
     // (about 1e-6); 1e-4 is far below anything visible (a pixel is drawn in 1/255 steps) yet fails on
     // any real divergence such as a different routing or a misread weight.
-    INFO("worst |wasm - native| over " << outputs.size() << " values: " << worst);
-    WARN("worst |wasm - native| over " << outputs.size() << " values: " << worst);
-    CHECK(worst <= 1e-4f);
-#endif
+    INFO("worst |wasm - native| over " << outputs.size() << " values: " << *worst);
+    WARN("worst |wasm - native| over " << outputs.size() << " values: " << *worst);
+    CHECK(*worst <= 1e-4f);
 }
 
 TEST_CASE("pose lab: the identity keeps the input, a transform moves it, and the sweep matches the live view",

@@ -19,6 +19,7 @@
 #include "capsnet/training.hpp"
 #include "demo_finetune.hpp"
 #include "mnist_fixture.hpp"
+#include "native_reference.hpp"
 
 using namespace capsnet;
 
@@ -171,31 +172,13 @@ TEST_CASE("fine-tuning in the wasm build equals the native build's", "[finetune]
         outputs.insert(outputs.end(), lengths.begin(), lengths.end());
         outputs.push_back(static_cast<float>(tuner.last_loss()));
     }
-    const std::string path = reference_path();
-#ifndef __EMSCRIPTEN__
-    std::vector<std::uint8_t> bytes(outputs.size() * sizeof(float));
-    std::memcpy(bytes.data(), outputs.data(), bytes.size());
-    std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-    write_whole_file_atomically(path, bytes);
-    SUCCEED("wrote " << outputs.size() << " reference values to " << path);
-#else
-    if (!std::filesystem::exists(path)) {
-        const char* require = std::getenv("CAPSNET_REQUIRE_DATA");
-        if (require && std::string(require) == "1") FAIL("no native reference at " << path << ": run the native tests first");
-        WARN("no native reference at " << path << " (run the native test_finetune first): nothing compared");
-        return;
-    }
-    const std::vector<std::uint8_t> bytes = read_whole_file(path);
-    REQUIRE(bytes.size() == outputs.size() * sizeof(float));
-    std::vector<float> reference(outputs.size());
-    std::memcpy(reference.data(), bytes.data(), bytes.size());
-    float worst = 0;
-    for (std::size_t i = 0; i < outputs.size(); ++i) worst = std::max(worst, std::abs(outputs[i] - reference[i]));
+    const std::optional<float> worst =
+        capsnet_test::compare_with_native_reference(reference_path(), outputs, "test_finetune");
+    if (!worst) return;  // the native run (the reference), or no reference to compare with
     // OpenBLAS with FMA natively, the xsimd GEMM on SIMD128 in wasm: the same steps with sums in another
     // order, which Adam's first steps can amplify for weights whose gradient is near zero (see the
     // micro-batch test). Lengths and losses here are below 1: 1e-4 fails on any real divergence (a
     // skipped layer, another batch) and is far below what the page shows (two decimals).
-    WARN("worst |wasm - native| over " << outputs.size() << " fine-tuned values: " << worst);
-    CHECK(worst <= 1e-4f);
-#endif
+    WARN("worst |wasm - native| over " << outputs.size() << " fine-tuned values: " << *worst);
+    CHECK(*worst <= 1e-4f);
 }
