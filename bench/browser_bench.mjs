@@ -1,7 +1,9 @@
 // The demo's own timings in headless Chromium:
 // - capsnetDemo.benchmark, measured inside the wasm, each the median of --repeats runs: classify, the mask
 //   grid, the interpolation grid, the routing view with its overlay and heatmap pictures (routing_ms), one
-//   posed input (pose_input_ms) and the pose lab's 25-angle rotation sweep (rotation_sweep_ms);
+//   posed input (pose_input_ms), the pose lab's 25-angle rotation sweep (rotation_sweep_ms) and one
+//   fine-tuning step of 16 images with the Teach panel's micro-batches (finetune_head_cold_ms, the first
+//   step computing the cached features; finetune_head_step_ms; finetune_all_step_ms);
 // - the app's work per frame with each right-hand panel shown (Interpolate, Routing, Pose lab), side by
 //   side in one run, while the input changes every frame (setPose alternating rotation +-1 degree, so the
 //   whole analysis is recomputed each frame) and while nothing changes (drawing only). "Work" is the time

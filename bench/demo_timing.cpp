@@ -201,31 +201,26 @@ int main(int argc, char* argv[]) {
 
         // Fine-tuning (wasm/demo_finetune.hpp): one step of 16 images, the head only (its primary capsules
         // cached after the first step: the page's case once a set has been seen) and every layer. The
-        // examples are 16 test digits, 8 as the "personal" set, so every step sees the same 16 images.
+        // examples are 16 test digits, 4 as the "personal" set (a step takes a quarter of its batch from
+        // it) and 12 to mix in, so every step sees the same 16 images.
         std::vector<TeachExample> personal;
         std::vector<GalleryDigit> mix;
         for (int i = 0; i < 16; ++i) {
-            if (i < 8) personal.push_back({test.labels[i % digits], images[i % digits]});
+            if (i < 4) personal.push_back({test.labels[i % digits], images[i % digits]});
             else mix.push_back({test.labels[i % digits], images[i % digits]});
         }
-        const auto step_times = [&](const char* layers, int steps) {
-            FineTuneOptions options;
+        const auto options = [](const char* layers, int steps) {
+            FineTuneOptions options;  // the defaults: the head's step in one pass, every layer's in passes of 2
             options.layers = trainable_layers_from_name(layers);
             options.steps = steps;
-            FineTuner tuner(engine.model(), personal, mix, options);
-            std::vector<double> times;
-            while (!tuner.done()) {
-                const int step = tuner.steps_done();
-                const auto start = std::chrono::steady_clock::now();
-                while (tuner.steps_done() == step) tuner.advance(0);  // one micro-batch per call, as a frame
-                times.push_back(ms_since(start));
-            }
-            return times;
+            return options;
         };
-        const std::vector<double> head_steps = step_times("head", 1 + std::max(repeats, 3));
+        const std::vector<double> head_steps =
+            fine_tune_step_times(engine.model(), personal, mix, options("head", 1 + std::max(repeats, 3)));
         const double head_cold_ms = head_steps.front();
         const double head_step_ms = median(std::vector<double>(head_steps.begin() + 1, head_steps.end()));
-        const std::vector<double> all_steps = step_times("all", 1 + std::min(repeats, 3));
+        const std::vector<double> all_steps =
+            fine_tune_step_times(engine.model(), personal, mix, options("all", 1 + std::min(repeats, 3)));
         const double all_step_ms = median(std::vector<double>(all_steps.begin() + 1, all_steps.end()));
 
         const std::string target = target_name(backend);

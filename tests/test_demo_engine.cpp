@@ -225,4 +225,9 @@ TEST_CASE("the gallery file is parsed and checked", "[demo]") {
     bad_label[8] = 10;
     CHECK_THROWS_WITH(gallery_parse(bad_label), Catch::Contains("label 10"));
     CHECK_THROWS_WITH(gallery_parse({'P', 'N', 'G'}), Catch::Contains("not a CNG1"));
+
+    // gallery_serialize writes exactly this file back (the Teach panel's storage), and refuses a non-digit.
+    CHECK(gallery_serialize(digits) == file);
+    CHECK(gallery_serialize({}) == std::vector<std::uint8_t>{'C', 'N', 'G', '1', 0, 0, 0, 0});
+    CHECK_THROWS_WITH(gallery_serialize({GalleryDigit{12, {}}}), Catch::Contains("label 12"));
 }

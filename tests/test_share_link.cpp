@@ -69,7 +69,7 @@ bool same_view(const ShareView& a, const ShareView& b) {
     for (std::size_t d = 0; d < a.capsule.size(); ++d) same = same && float_bits(a.capsule[d]) == float_bits(b.capsule[d]);
     return same && a.view_tab == b.view_tab && a.routing_iteration == b.routing_iteration &&
            a.routing_logits == b.routing_logits && same_pose(a.pose, b.pose) && a.pose_refit == b.pose_refit &&
-           a.pose_sweep == b.pose_sweep;
+           a.pose_sweep == b.pose_sweep && a.fine_tuned == b.fine_tuned;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -185,6 +185,7 @@ ShareView random_view(std::mt19937& rng) {
                     pixel = static_cast<std::uint8_t>(rng() % 2 ? 255 : byte(rng));
         }
     }
+    view.fine_tuned = rng() % 4 == 0;
     return view;
 }
 
@@ -583,6 +584,10 @@ TEST_CASE("v1 links from the earlier page still open", "[share_link]") {
     // alone decides the layout.
     const std::vector<std::uint8_t> body = body_of_link(golden_v1_links()[0].link);
     REQUIRE(same_view(share_link_decode(link_from_body(body, "v1.")), golden_v1_links()[0].view));
+    // Version 1 has no fine-tuned flag: its bit 6 stays reserved.
+    std::vector<std::uint8_t> tuned = body;
+    tuned[1 + tuned[0]] |= 0x40;
+    REQUIRE_THROWS_WITH(share_link_decode(link_from_body(tuned, "v1.")), "share link: unknown flags in the state byte");
 }
 
 TEST_CASE("encode refuses the views decode would refuse", "[share_link]") {
@@ -742,7 +747,12 @@ TEST_CASE("hostile links give the intended message", "[share_link][errors]") {
     SECTION("state byte and capsule values") {
         REQUIRE_THROWS_WITH(decode(changed(state, 10, false)), "share link: capsule 10 is not one of 0-9");
         REQUIRE_THROWS_WITH(decode(changed(state, 15, false)), Contains("capsule 15"));
-        REQUIRE_THROWS_WITH(decode(changed(state, 0x40, false)), Contains("unknown flags"));
+        // Bit 6: made with a fine-tuned model (version 2); it survives a round trip.
+        const ShareView tuned = decode(changed(state, 0x40, false));
+        CHECK(tuned.fine_tuned);
+        CHECK_FALSE(decode(link).fine_tuned);
+        CHECK(decode(share_link_encode(tuned)).fine_tuned);
+        CHECK(decode(share_link_encode(tuned)).selected_capsule == tuned.selected_capsule);
         REQUIRE_THROWS_WITH(decode(changed(state, 0x80 | 3, false)), Contains("unknown flags"));
         // "edited" without the 32 bytes: the bytes after the sweep are read as values, and run out.
         std::vector<std::uint8_t> edited(body.begin(), body.begin() + view_byte);

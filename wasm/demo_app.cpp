@@ -20,6 +20,7 @@
 #include "capsnet/visualize.hpp"
 #include "demo_page.hpp"
 #include "demo_png.hpp"
+#include "demo_widgets.hpp"
 
 namespace capsnet {
 
@@ -29,9 +30,8 @@ constexpr int raster_side = demo_raster_side;
 // The link codec's limit on interpolation columns: a hostile link cannot ask for a huge grid.
 constexpr int max_sweep_columns = share_link_max_sweep_columns;
 
-const ImU32 highlight_colour = IM_COL32(255, 196, 0, 255);
-const ImVec4 error_colour(1, 0.45f, 0.45f, 1);
 constexpr int interpolation_tab = 0, routing_tab = 1, pose_tab = 2;  // view_tab_ (the share link's view_tab)
+constexpr int teach_tab = demo_teach_tab;
 constexpr double routing_play_step_ms = 700;  // slow enough to see each iteration's couplings settle
 
 // matplotlib's tab10, one per class in the pose charts (as the CLI's charts); the 16 dimensions cycle them.
@@ -93,31 +93,6 @@ float median(std::vector<double> values) {
     return values.empty() ? 0.0f : static_cast<float>(values[values.size() / 2]);
 }
 
-// A picture `size` wide and tall that reports clicks; returns true when clicked.
-// Grey explanatory text, wrapped at the panel's edge (the panels are narrow on a phone).
-void note(const char* text) {
-    ImGui::PushStyleColor(ImGuiCol_Text, ImGui::GetStyleColorVec4(ImGuiCol_TextDisabled));
-    ImGui::TextWrapped("%s", text);
-    ImGui::PopStyleColor();
-}
-
-// SameLine when an item `width` wide still fits on the current line, else a new line.
-void same_line_if_fits(float width) {
-    ImGui::SameLine();
-    if (ImGui::GetContentRegionAvail().x < width) ImGui::NewLine();
-}
-
-bool image_button(const char* id, const Texture& texture, ImVec2 size, ImVec2 uv0, ImVec2 uv1, bool framed) {
-    const ImVec2 corner = ImGui::GetCursorScreenPos();
-    const bool clicked = ImGui::InvisibleButton(id, size);
-    ImDrawList* draw = ImGui::GetWindowDrawList();
-    draw->AddImage(texture.id(), corner, ImVec2(corner.x + size.x, corner.y + size.y), uv0, uv1);
-    if (framed) draw->AddRect(corner, ImVec2(corner.x + size.x, corner.y + size.y), highlight_colour, 0, 0, 2.5f);
-    else if (ImGui::IsItemHovered())
-        draw->AddRect(corner, ImVec2(corner.x + size.x, corner.y + size.y), IM_COL32(160, 160, 160, 255));
-    return clicked;
-}
-
 }  // namespace
 
 DemoApp::DemoApp(float ui_scale) : ui_scale_(ui_scale), sweep_offsets_(sweep_offsets(-0.25f, 0.25f, 0.05f)) {}
@@ -131,6 +106,9 @@ void DemoApp::model_loaded(std::unique_ptr<DemoEngine> engine, std::string model
     load_error_.clear();
     capsule_.assign(engine_->capsule_dims(), 0.0f);
     routing_iteration_ = engine_->model().config.routing_iterations;
+    shipped_model_ = std::make_unique<Model>(engine_->model());
+    fine_tuned_ = false;
+    personal_predictions_stale_ = !personal_.empty();
     input_stale_ = true;
 }
 
@@ -169,7 +147,7 @@ void DemoApp::open_fragment(const std::string& fragment) {
         drawing_ = false;
         set_input_from_image(view.input);
         selected_capsule_ = view.selected_capsule;
-        view_tab_ = pending_tab_ = view.view_tab;
+        view_tab_ = pending_tab_ = shared_view_tab_ = view.view_tab;
         routing_iteration_ = view.routing_iteration == 0 ? iterations : view.routing_iteration;
         routing_logits_ = view.routing_logits;
         routing_playing_ = false;
@@ -182,6 +160,12 @@ void DemoApp::open_fragment(const std::string& fragment) {
         range_error_.clear();
         capsule_edited_ = view.capsule_edited;
         if (capsule_edited_) capsule_.assign(view.capsule.begin(), view.capsule.end());
+        fine_tuned_link_note_ =
+            view.fine_tuned ? std::string("This link was made with a model fine-tuned in its author's browser, which a "
+                                          "link cannot carry: it shows here with ") +
+                                  (fine_tuned_ ? "your fine-tuned model" : "the shipped model") +
+                                  ", so the capsules can differ from what its author saw."
+                            : "";
         update_input();
         update_analysis();
     } catch (const std::exception& error) {
@@ -196,7 +180,7 @@ void DemoApp::reset_view_settings() {
     selected_capsule_ = 0;
     sweep_low_ = -0.25f, sweep_high_ = 0.25f, sweep_step_ = 0.05f;
     sweep_offsets_ = sweep_offsets(sweep_low_, sweep_high_, sweep_step_);
-    view_tab_ = pending_tab_ = 0;
+    view_tab_ = pending_tab_ = shared_view_tab_ = 0;
     routing_iteration_ = ready() ? engine_->model().config.routing_iterations : 0;
     routing_logits_ = routing_playing_ = false;
     pose_ = AffineTransform{};
@@ -214,6 +198,7 @@ void DemoApp::pointer_down(float x, float y) {
     strokes_.push_back(std::move(stroke));
     drawing_ = true;
     link_error_.clear();
+    fine_tuned_link_note_.clear();
     input_stale_ = true;
 }
 
@@ -253,8 +238,9 @@ void DemoApp::select_capsule(int digit) {
 }
 
 void DemoApp::set_view_tab(int tab) {
-    if (tab < 0 || tab >= share_view_tabs) return;
+    if (tab < 0 || tab > teach_tab) return;
     view_tab_ = pending_tab_ = tab;
+    if (tab < share_view_tabs) shared_view_tab_ = tab;
 }
 
 void DemoApp::set_routing(int iteration, bool logits) {
@@ -326,6 +312,7 @@ void DemoApp::update_input() {
 void DemoApp::update_analysis() {
     analysis_ = engine_->classify(input_);
     routing_ = engine_->routing();
+    before_stale_ = true;
     routing_pictures_stale_ = pose_sweep_stale_ = true;
     if (selection_follows_prediction_ && analysis_.prediction >= 0 && analysis_.prediction != selected_capsule_) {
         selected_capsule_ = analysis_.prediction;
@@ -394,7 +381,8 @@ ShareView DemoApp::current_view() const {
     view.sweep_low = sweep_low_, view.sweep_high = sweep_high_, view.sweep_step = sweep_step_;
     view.capsule_edited = capsule_edited_;
     if (capsule_edited_) std::copy_n(capsule_.begin(), std::min<std::size_t>(capsule_.size(), 16), view.capsule.begin());
-    view.view_tab = view_tab_;
+    view.view_tab = shared_view_tab_;  // the Teach panel is this browser's own: a link shows the last other panel
+    view.fine_tuned = fine_tuned_;
     view.routing_iteration = routing_iteration_;
     view.routing_logits = routing_logits_;
     view.pose = pose_;
@@ -437,6 +425,8 @@ void DemoApp::frame(float width, float height) {
         if (slider_image_stale_) update_slider_reconstruction();
         // ImGui's "a widget is held" is last frame's: a pose slider being dragged defers the sweeps too.
         if (pose_sweep_shown_ && pose_sweep_stale_ && !drawing_ && !ImGui::IsAnyItemActive()) update_pose_sweep();
+        advance_teach(teach_frame_budget_ms);
+        if (before_engine_ && before_stale_ && view_tab_ == teach_tab && !analysis_stale_) update_before_analysis();
         if (!input_stale_ && !analysis_stale_) publish_fragment();
     }
 
@@ -469,7 +459,8 @@ void DemoApp::draw_status_line() {
         ImGui::TextWrapped("%s", link_error_.c_str());
         ImGui::PopStyleColor();
     }
-    if (!notice_.empty() && page_now_ms() < notice_until_) ImGui::TextUnformatted(notice_.c_str());
+    if (!fine_tuned_link_note_.empty()) ImGui::TextColored(ImVec4(1, 0.8f, 0.3f, 1), "%s", fine_tuned_link_note_.c_str());
+    if (!notice_.empty() && page_now_ms() < notice_until_) ImGui::TextWrapped("%s", notice_.c_str());
 }
 
 void DemoApp::draw_wide_layout(float width, float height) {
@@ -521,6 +512,10 @@ void DemoApp::draw_panel_tabs(float width, float interpolation_cell, float slide
         draw_pose_lab(width);
         ImGui::EndTabItem();
     }
+    if (panel_tab("Teach", teach_tab)) {
+        draw_teach(width);
+        ImGui::EndTabItem();
+    }
 }
 
 bool DemoApp::panel_tab(const char* label, int tab) {
@@ -529,7 +524,10 @@ bool DemoApp::panel_tab(const char* label, int tab) {
     const ImGuiTabItemFlags flags = pending_tab_ == tab ? ImGuiTabItemFlags_SetSelected : 0;
     if (!ImGui::BeginTabItem(label, nullptr, flags)) return false;
     if (pending_tab_ == tab) pending_tab_ = -1;
-    if (pending_tab_ < 0) view_tab_ = tab;
+    if (pending_tab_ < 0) {
+        view_tab_ = tab;
+        if (tab < share_view_tabs) shared_view_tab_ = tab;
+    }
     return true;
 }
 
@@ -602,7 +600,8 @@ void DemoApp::draw_canvas_panel(float side) {
     ImGui::SameLine();
     if (ImGui::Button("Copy link")) {
         page_copy_link();
-        notice_ = "Link copied (" + std::to_string(fragment_.size()) + " characters).";
+        notice_ = "Link copied (" + std::to_string(fragment_.size()) + " characters)." +
+                  (fine_tuned_ ? " It says the model was fine-tuned here: others see the view with the shipped model." : "");
         notice_until_ = page_now_ms() + 3000;
     }
     ImGui::EndGroup();
@@ -1045,6 +1044,8 @@ std::string DemoApp::state_json() const {
                               {"ms", pose_sweep_ms_}};
     }
     state["poseSweepShown"] = pose_sweep_shown_;
+    state["teach"] = teach_state_json();
+    state["linkNote"] = fine_tuned_link_note_;
     // Stale: something on screen waits to be recomputed (a hidden panel's pictures wait for the panel).
     state["stale"] = input_stale_ || analysis_stale_ || slider_image_stale_ ||
                      (sweep_stale_ && view_tab_ == interpolation_tab) ||
@@ -1103,6 +1104,25 @@ DemoTimings DemoApp::benchmark(int repeats) {
     timings.pose_input = median(posed);
     timings.rotation_sweep = median(rotation);
     timings.rotation_angles = static_cast<int>(angles.size());
+    // One fine-tuning step as the Teach panel runs it, on 16 gallery digits (4 as the personal set, a
+    // quarter of each batch, 12 to mix in, so every step sees the same 16 and the head's cache is warm
+    // after the first).
+    if (gallery_.size() >= 16) {
+        std::vector<TeachExample> personal;
+        std::vector<GalleryDigit> mix;
+        for (int i = 0; i < 16; ++i) {
+            if (i < 4) personal.push_back({gallery_[i].label, gallery_[i].pixels});
+            else mix.push_back(gallery_[i]);
+        }
+        const int steps = std::min(repeats, 5);
+        const std::vector<double> head = fine_tune_step_times(
+            engine_->model(), personal, mix, teach_fine_tune_options(false, 1 + std::max(steps, 3), 1e-4));
+        const std::vector<double> all =
+            fine_tune_step_times(engine_->model(), personal, mix, teach_fine_tune_options(true, 1 + std::min(steps, 3), 1e-4));
+        timings.finetune_head_cold = head.front();
+        timings.finetune_head_step = median(std::vector<double>(head.begin() + 1, head.end()));
+        timings.finetune_all_step = median(std::vector<double>(all.begin() + 1, all.end()));
+    }
     return timings;
 }
 

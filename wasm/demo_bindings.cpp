@@ -1,8 +1,9 @@
 // The functions web/demo.js calls (exported with EMSCRIPTEN_KEEPALIVE): hand over the model and the
-// gallery, open a share fragment, and the test hooks behind window.capsnetDemo. Strings returned to
+// gallery, the Teach panel's digits and stored examples, open a share fragment, the Teach panel's buttons, and the test hooks behind window.capsnetDemo. Strings returned to
 // JavaScript live in one static buffer, valid until the next call.
 #include <emscripten.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -58,6 +59,76 @@ EMSCRIPTEN_KEEPALIVE const char* demo_load_gallery(const std::uint8_t* data, int
     } catch (const std::exception& error) {
         return give(error.what());
     }
+}
+
+// The Teach panel's MNIST digits: the training digits to mix in and the test digits to check (both
+// gallery files). Returns "" or what is wrong with them.
+EMSCRIPTEN_KEEPALIVE const char* demo_load_teach_digits(const std::uint8_t* mix, int mix_size, const std::uint8_t* check,
+                                                        int check_size) {
+    capsnet::DemoApp* app = demo_app_instance();
+    if (!app) return give("the app has not started");
+    try {
+        app->teach_digits_loaded(capsnet::gallery_parse(std::vector<std::uint8_t>(mix, mix + mix_size)),
+                                 capsnet::gallery_parse(std::vector<std::uint8_t>(check, check + check_size)));
+        return give("");
+    } catch (const std::exception& error) {
+        return give(error.what());
+    }
+}
+
+// The personal set the browser's storage kept. Returns "" or why it could not be read.
+EMSCRIPTEN_KEEPALIVE const char* demo_load_personal(const std::uint8_t* data, int size) {
+    capsnet::DemoApp* app = demo_app_instance();
+    if (!app) return give("the app has not started");
+    try {
+        app->personal_loaded(capsnet::gallery_parse(std::vector<std::uint8_t>(data, data + size)));
+        return give("");
+    } catch (const std::exception& error) {
+        return give(error.what());
+    }
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_teach_add(int label) {
+    capsnet::DemoApp* app = demo_app_instance();
+    return give(app ? app->teach_add(label) : "the app has not started");
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_teach_remove(int index) {
+    capsnet::DemoApp* app = demo_app_instance();
+    return give(app ? app->teach_remove(index) : "the app has not started");
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_teach_clear() {
+    capsnet::DemoApp* app = demo_app_instance();
+    return give(app ? app->teach_clear() : "the app has not started");
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_fine_tune(int all_layers, int steps, double learning_rate) {
+    capsnet::DemoApp* app = demo_app_instance();
+    return give(app ? app->start_fine_tune(all_layers != 0, steps, learning_rate) : "the app has not started");
+}
+
+EMSCRIPTEN_KEEPALIVE void demo_stop_fine_tune() {
+    if (capsnet::DemoApp* app = demo_app_instance()) app->stop_fine_tune();
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_reset_model() {
+    capsnet::DemoApp* app = demo_app_instance();
+    return give(app ? app->reset_model() : "the app has not started");
+}
+
+EMSCRIPTEN_KEEPALIVE const char* demo_download_model() {
+    capsnet::DemoApp* app = demo_app_instance();
+    return give(app ? app->download_model() : "the app has not started");
+}
+
+// A test hook: the drawing becomes these 784 bytes, as a gallery click makes it.
+EMSCRIPTEN_KEEPALIVE void demo_set_input_image(const std::uint8_t* pixels) {
+    capsnet::DemoApp* app = demo_app_instance();
+    if (!app) return;
+    capsnet::DemoImage image;
+    std::copy_n(pixels, image.size(), image.begin());
+    app->set_input_image(image);
 }
 
 EMSCRIPTEN_KEEPALIVE void demo_open_fragment(const char* fragment) {
@@ -128,7 +199,10 @@ EMSCRIPTEN_KEEPALIVE const char* demo_benchmark_json(int repeats) {
                                    {"routing_ms", timings.routing},
                                    {"pose_input_ms", timings.pose_input},
                                    {"rotation_sweep_ms", timings.rotation_sweep},
-                                   {"rotation_angles", timings.rotation_angles}};
+                                   {"rotation_angles", timings.rotation_angles},
+                                   {"finetune_head_cold_ms", timings.finetune_head_cold},
+                                   {"finetune_head_step_ms", timings.finetune_head_step},
+                                   {"finetune_all_step_ms", timings.finetune_all_step}};
     return give(result.dump());
 }
 

@@ -29,6 +29,18 @@ std::vector<GalleryDigit> gallery_parse(const std::vector<std::uint8_t>& bytes) 
     return digits;
 }
 
+std::vector<std::uint8_t> gallery_serialize(const std::vector<GalleryDigit>& digits) {
+    std::vector<std::uint8_t> bytes = {'C', 'N', 'G', '1'};
+    const std::size_t count = digits.size();
+    for (int shift = 0; shift < 32; shift += 8) bytes.push_back(static_cast<std::uint8_t>(count >> shift));
+    for (const GalleryDigit& digit : digits) {
+        if (digit.label < 0 || digit.label > 9) throw Error("gallery: label " + std::to_string(digit.label) + " is not a digit");
+        bytes.push_back(static_cast<std::uint8_t>(digit.label));
+        bytes.insert(bytes.end(), digit.pixels.begin(), digit.pixels.end());
+    }
+    return bytes;
+}
+
 Tensor<float, 2> demo_image_floats(const DemoImage& image) {
     Tensor<float, 2> values(std::array<std::size_t, 2>{demo_image_side, demo_image_side});
     std::transform(image.begin(), image.end(), values.begin(), [](std::uint8_t v) { return v / 255.0f; });

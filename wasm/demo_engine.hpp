@@ -50,6 +50,8 @@ struct GalleryDigit {
 // The gallery file written by web/tools/make_gallery.mjs: "CNG1", uint32 LE count, count x (label, 784
 // bytes). Error saying what is wrong for anything else.
 std::vector<GalleryDigit> gallery_parse(const std::vector<std::uint8_t>& bytes);
+// The inverse (the Teach panel keeps its personal examples in the browser's storage in this format).
+std::vector<std::uint8_t> gallery_serialize(const std::vector<GalleryDigit>& digits);
 
 struct DemoAnalysis {
     std::vector<float> lengths;  // [10] capsule lengths (class scores)

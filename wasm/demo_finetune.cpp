@@ -134,6 +134,50 @@ double FineTuner::progress() const {
     return (steps_done_ * per_step + static_cast<double>(batch_next_)) / (options_.steps * per_step);
 }
 
+ChunkedClassifier::ChunkedClassifier(const Model& model, std::vector<GalleryDigit> digits, int batch_size)
+    : model_(model), digits_(std::move(digits)), batch_size_(std::max(batch_size, 1)) {
+    predictions_.reserve(digits_.size());
+}
+
+bool ChunkedClassifier::advance(double budget_ms) {
+    const auto start = std::chrono::steady_clock::now();
+    while (!done()) {
+        const std::size_t first = predictions_.size();
+        const std::size_t count = std::min<std::size_t>(static_cast<std::size_t>(batch_size_), digits_.size() - first);
+        Tensor<float, 4> images = xt::zeros<float>({count, std::size_t{1}, std::size_t{demo_image_side},
+                                                    std::size_t{demo_image_side}});
+        for (std::size_t i = 0; i < count; ++i) {
+            const DemoImage& pixels = digits_[first + i].pixels;
+            std::transform(pixels.begin(), pixels.end(), images.data() + i * demo_image_pixels,
+                           [](std::uint8_t v) { return v / 255.0f; });
+        }
+        model_forward(model_.config, model_.params, images, DecoderMask::none, {}, state_);
+        for (int predicted : predicted_classes(state_.lengths)) predictions_.push_back(predicted);
+        if (std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() >= budget_ms)
+            break;
+    }
+    return done();
+}
+
+int ChunkedClassifier::correct(std::size_t first) const {
+    int count = 0;
+    for (std::size_t i = first; i < predictions_.size(); ++i) count += predictions_[i] == digits_[i].label;
+    return count;
+}
+
+std::vector<double> fine_tune_step_times(const Model& model, const std::vector<TeachExample>& personal,
+                                         const std::vector<GalleryDigit>& mnist, const FineTuneOptions& options) {
+    FineTuner tuner(model, personal, mnist, options);
+    std::vector<double> times;
+    while (!tuner.done()) {
+        const int step = tuner.steps_done();
+        const auto start = std::chrono::steady_clock::now();
+        while (tuner.steps_done() == step) tuner.advance(0);
+        times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+    return times;
+}
+
 double FineTuner::seconds_per_step() const {
     const double steps = progress() * options_.steps;
     return steps > 0 ? seconds_ / steps : 0.0;

@@ -33,7 +33,10 @@ struct FineTuneOptions {
     TrainableLayers layers = trainable_layers_from_name("head");
     int steps = 40;
     int batch_size = 16;
-    double learning_rate = 2e-4;  // a fifth of the seed preset's: small steps from a trained model
+    // A tenth of the seed preset's: small steps from a trained model. Measured in tests/e2e/teach_e2e.mjs
+    // (8 quarter-turned sevens, 40 steps): 2e-4 learnt them as well but cost 1.0 pp on 500 MNIST test
+    // digits, 1e-4 0.2 pp.
+    double learning_rate = 1e-4;
     std::uint64_t seed = 1;
     int micro_batch = 0;          // images per forward/backward pass; 0: the whole batch (head) or 2 (all layers)
 };
@@ -81,5 +84,36 @@ private:
     double step_loss_ = 0, last_loss_ = -1;
     double seconds_ = 0;
 };
+
+// Classifies many digits spread over calls, as the page's before / after checks do (the 500 test digits
+// take seconds in a browser, too long for one frame). Batches of `batch_size` through the core's forward
+// pass; the predictions do not depend on how the batches fall across advance() calls.
+class ChunkedClassifier {
+public:
+    // `model` must outlive this object.
+    ChunkedClassifier(const Model& model, std::vector<GalleryDigit> digits, int batch_size = 10);
+
+    // Classifies batches until `budget_ms` has passed (always at least one) or every digit is done.
+    bool advance(double budget_ms);
+    bool done() const { return predictions_.size() == digits_.size(); }
+    double progress() const { return digits_.empty() ? 1.0 : double(predictions_.size()) / double(digits_.size()); }
+    // The longest capsule of each digit classified so far (digits in the order given).
+    const std::vector<int>& predictions() const { return predictions_; }
+    // Of the digits from `first` on that are classified so far: how many have their label.
+    int correct(std::size_t first = 0) const;
+
+private:
+    const Model& model_;
+    std::vector<GalleryDigit> digits_;
+    int batch_size_;
+    std::vector<int> predictions_;
+    ForwardState<float> state_;
+};
+
+// Milliseconds per fine-tuning step: options.steps steps, each run as the page runs them (advance(0):
+// one micro-batch per call, as one per frame). The first step of the head alone includes computing the
+// primary capsules it caches.
+std::vector<double> fine_tune_step_times(const Model& model, const std::vector<TeachExample>& personal,
+                                         const std::vector<GalleryDigit>& mnist, const FineTuneOptions& options);
 
 }  // namespace capsnet

@@ -14,6 +14,9 @@ EM_JS(void, js_download, (const char* name, const std::uint8_t* data, int size, 
   if (globalThis.capsnetPage)
     globalThis.capsnetPage.download(UTF8ToString(name), HEAPU8.slice(data, data + size), UTF8ToString(mime));
 });
+EM_JS(void, js_store_personal, (const std::uint8_t* data, int size), {
+  if (globalThis.capsnetPage) globalThis.capsnetPage.storePersonal(HEAPU8.slice(data, data + size));
+});
 
 namespace capsnet {
 
@@ -23,5 +26,8 @@ void page_download(const std::string& file_name, const std::vector<std::uint8_t>
     js_download(file_name.c_str(), bytes.data(), static_cast<int>(bytes.size()), mime.c_str());
 }
 double page_now_ms() { return emscripten_get_now(); }
+void page_store_personal(const std::vector<std::uint8_t>& bytes) {
+    js_store_personal(bytes.data(), static_cast<int>(bytes.size()));
+}
 
 }  // namespace capsnet

@@ -44,6 +44,8 @@ struct DemoTextures {
     Texture gallery;          // per-class rows of gallery digits
     Texture routing_overlay;  // colour, 10 tiles of 28 x 28 in a row: the strokes that voted for each class
     Texture routing_heatmap;  // colour, 55 x 27: the chosen class's c or b over the 32 types x 6x6 grid
+    Texture personal;         // the Teach panel's examples, 8 tiles a row
+    Texture before_mask_grid; // 10 tiles in a row: the input through the model before fine-tuning
 };
 
 // Tiles images [count][side*side] into a `cols`-wide atlas, row-major by tile index.

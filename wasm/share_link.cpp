@@ -26,7 +26,8 @@ constexpr int value_limit = 2000;  // thousandths: the [-2, 2] of share_link_qua
 constexpr unsigned state_capsule_mask = 0x0F;
 constexpr unsigned state_capsule_edited = 0x10;
 constexpr unsigned state_image_raw = 0x20;
-constexpr unsigned state_reserved = 0xC0;
+constexpr unsigned state_fine_tuned = 0x40;  // version 2 only
+constexpr unsigned state_reserved_v1 = 0xC0, state_reserved_v2 = 0x80;
 
 constexpr unsigned view_byte_tab = 0x03;
 constexpr int view_byte_iteration_shift = 2;
@@ -463,6 +464,7 @@ std::string share_link_encode(const ShareView& view) {
     unsigned state = static_cast<unsigned>(view.selected_capsule);
     if (view.capsule_edited) state |= state_capsule_edited;
     if (raw) state |= state_image_raw;
+    if (view.fine_tuned) state |= state_fine_tuned;
     bytes.push_back(static_cast<std::uint8_t>(state));
     for (int value : {low, high, step}) put_int16(bytes, value);
     if (view.capsule_edited)
@@ -522,10 +524,12 @@ ShareView share_link_decode(std::string_view fragment) {
     share_view_check_model_id(view.model_id);
 
     const unsigned state = reader.byte("state");
-    if (state & state_reserved) throw Error("share link: unknown flags in the state byte");
+    if (state & (has_view_and_pose ? state_reserved_v2 : state_reserved_v1))
+        throw Error("share link: unknown flags in the state byte");
     view.selected_capsule = static_cast<int>(state & state_capsule_mask);
     share_view_check_capsule(view.selected_capsule);
     view.capsule_edited = (state & state_capsule_edited) != 0;
+    view.fine_tuned = (state & state_fine_tuned) != 0;
 
     const int low = reader.value("the sweep low"), high = reader.value("the sweep high");
     const int step = reader.value("the sweep step");

@@ -5,7 +5,8 @@
 //
 // Format, version 2:  "v2." + base64url (RFC 4648 §5, no padding) of these bytes:
 //   model id length n (1..32), then n characters of [a-z0-9._-]
-//   state byte: bits 0-3 selected capsule (0..9), bit 4 capsule edited, bit 5 image stored raw, bits 6-7 zero
+//   state byte: bits 0-3 selected capsule (0..9), bit 4 capsule edited, bit 5 image stored raw, bit 6 the view
+//     was made with a model fine-tuned in the browser (the Teach panel; zero in version 1), bit 7 zero
 //   sweep low, high, step: int16 little-endian thousandths in [-2000, 2000]
 //   if capsule edited: its 16 values, int16 little-endian thousandths in [-2000, 2000]
 //   view byte: bits 0-1 view_tab (0..2), bits 2-5 routing_iteration (0..15), bit 6 routing_logits, bit 7 zero
@@ -51,6 +52,9 @@ struct ShareView {
     AffineTransform pose;          // the pose lab's transform (capsnet/affine.hpp, shared core), identity by default
     bool pose_refit = false;       // true: transform as a drawing and fit to 28x28 again (PoseSource::canvas); false: warp the 28x28 input (PoseSource::mnist)
     bool pose_sweep = false;       // the pose-sweep charts were on screen (the page recomputes them on open)
+    // The view was made with a model fine-tuned in its author's browser: the link cannot carry the weights,
+    // so the page that opens it shows the view with its own model and says so.
+    bool fine_tuned = false;
 };
 
 constexpr int share_link_max_length = 600;        // the target, for tests and the UI's warning

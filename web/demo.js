@@ -1,12 +1,17 @@
-// The page's glue around the wasm app (wasm/demo_*.cpp): downloads the model with a progress bar, hands it
-// and the MNIST gallery to the module, keeps the URL fragment (the share link) in sync, turns touches into
-// mouse events for Emscripten's GLFW, and exposes window.capsnetDemo for the tests and the benchmark.
+// The page's glue around the wasm app (wasm/demo_*.cpp): downloads the model with a progress bar, hands it,
+// the MNIST gallery and the Teach panel's digits to the module, keeps the personal examples in localStorage
+// and the URL fragment (the share link) in sync, turns touches into mouse events for Emscripten's GLFW, and
+// exposes window.capsnetDemo for the tests and the benchmark.
 'use strict';
 
 (function () {
   const MODEL_ID = 'capsnet-seed-i8';
   const MODEL_URL = 'model/' + MODEL_ID + '.safetensors';
   const GALLERY_URL = 'gallery/mnist-test-gallery.bin';
+  // The Teach panel: training digits mixed into every fine-tuning batch, test digits to check what was forgotten.
+  const TEACH_MIX_URL = 'gallery/mnist-train-mix.bin';
+  const TEACH_CHECK_URL = 'gallery/mnist-test-500.bin';
+  const PERSONAL_KEY = 'capsnet-teach-examples-v1';  // localStorage: base64 of the personal set (a gallery file)
 
   const canvas = document.getElementById('canvas');
   const overlay = document.getElementById('overlay');
@@ -89,10 +94,12 @@
       showProgress('Downloading the model... ' + Math.round(100 * fraction) + '%', fraction);
       if (runtimeIsReady && Module._demo_frame_count() > 0) Module._demo_loading_progress(fraction);
     });
-    const galleryBytes = download(GALLERY_URL, () => {}).catch((error) => {
-      console.warn('gallery: ' + error.message);
+    const optional = (url) => download(url, () => {}).catch((error) => {
+      console.warn(error.message);
       return null;
     });
+    const galleryBytes = optional(GALLERY_URL);
+    const teachBytes = Promise.all([optional(TEACH_MIX_URL), optional(TEACH_CHECK_URL)]);
     await runtimeReady;
     await frameCountReaches(1);  // main() has created the app
     let model;
@@ -111,11 +118,39 @@
       const problem = withBytes(gallery, (pointer, size) => text(Module._demo_load_gallery(pointer, size)));
       if (problem) console.warn(GALLERY_URL + ': ' + problem);
     }
+    const [mix, check] = await teachBytes;
+    if (mix && check) {
+      const problem = withBytes(mix, (mixPointer, mixSize) => withBytes(check, (checkPointer, checkSize) =>
+        text(Module._demo_load_teach_digits(mixPointer, mixSize, checkPointer, checkSize))));
+      if (problem) console.warn(TEACH_MIX_URL + ', ' + TEACH_CHECK_URL + ': ' + problem);
+    }
+    loadPersonal();
     openFragment(location.hash);
     window.addEventListener('hashchange', () => openFragment(location.hash));
     overlay.classList.add('hidden');
     // `ready` means the full interface is on screen (canvasRect is valid): two more frames.
     await frameCountReaches(Module._demo_frame_count() + 2);
+  }
+
+  // ---- the Teach panel's personal set in localStorage ------------------------------------------------
+  function toBase64(bytes) {
+    let binary = '';
+    for (let i = 0; i < bytes.length; i += 8192) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
+    return btoa(binary);
+  }
+  function loadPersonal() {
+    let stored = null;
+    try { stored = localStorage.getItem(PERSONAL_KEY); } catch (error) { console.warn('localStorage: ' + error.message); }
+    if (!stored) return;
+    let bytes;
+    try {
+      bytes = Uint8Array.from(atob(stored), (c) => c.charCodeAt(0));
+    } catch (error) {
+      console.warn('the stored Teach examples are not base64; ignoring them');
+      return;
+    }
+    const problem = withBytes(bytes, (pointer, size) => text(Module._demo_load_personal(pointer, size)));
+    if (problem) console.warn('the stored Teach examples could not be read (' + problem + '); ignoring them');
   }
 
   let ownFragment = '';
@@ -137,6 +172,14 @@
         navigator.clipboard.writeText(link).catch(() => copyWithTextArea(link));
       } else {
         copyWithTextArea(link);
+      }
+    },
+    storePersonal(bytes) {
+      try {
+        if (bytes.length <= 8) localStorage.removeItem(PERSONAL_KEY);  // the header alone: no examples
+        else localStorage.setItem(PERSONAL_KEY, toBase64(bytes));
+      } catch (error) {
+        console.warn('could not keep the Teach examples in localStorage: ' + error.message);
       }
     },
     download(name, bytes, mime) {
@@ -214,7 +257,7 @@
     setPenWidth: (fraction) => Module._demo_set_pen_width(fraction),
     clear: () => Module._demo_clear(),
     selectCapsule: (digit) => Module._demo_select_capsule(digit),
-    setViewTab: (tab) => Module._demo_set_view_tab(tab),  // 0 interpolation, 1 routing, 2 pose lab
+    setViewTab: (tab) => Module._demo_set_view_tab(tab),  // 0 interpolation, 1 routing, 2 pose lab, 3 teach
     setRouting: (iteration, logits) => Module._demo_set_routing(iteration, logits ? 1 : 0),
     playRouting: () => Module._demo_play_routing(),        // what the Play button does
     // {rotation (degrees), scale, shear, translateX, translateY (fractions of the side), refit}; missing = identity
@@ -225,6 +268,21 @@
     frameCount: () => Module._demo_frame_count(),
     downloadPng: () => Module._demo_download_png(),  // what the "Download PNG" button does
     benchmark: (repeats) => JSON.parse(text(Module._demo_benchmark_json(repeats || 10))),
+    // The drawing becomes a 28x28 image (784 bytes, 0 = background), as a gallery click makes it.
+    setInputImage: (pixels) => {
+      if (pixels.length !== 784) throw new Error('setInputImage: 784 pixels, not ' + pixels.length);
+      withBytes(Uint8Array.from(pixels), (pointer) => Module._demo_set_input_image(pointer));
+    },
+    // The Teach panel's buttons; each returns '' or why it did nothing. state().teach has the panel's state.
+    teachAdd: (label) => text(Module._demo_teach_add(label)),
+    teachRemove: (index) => text(Module._demo_teach_remove(index)),
+    teachClear: () => text(Module._demo_teach_clear()),
+    // {allLayers (false: digit capsules + decoder), steps (40), learningRate (1e-4)}
+    fineTune: (options = {}) => text(Module._demo_fine_tune(options.allLayers ? 1 : 0, options.steps || 40,
+                                                            options.learningRate || 1e-4)),
+    stopFineTune: () => Module._demo_stop_fine_tune(),
+    resetModel: () => text(Module._demo_reset_model()),
+    downloadModel: () => text(Module._demo_download_model()),
   };
 
   const script = document.createElement('script');
