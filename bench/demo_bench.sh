@@ -12,15 +12,16 @@
 # frame; a 25-angle sweep in at most 600 ms; a fine-tuning step of the head in at most 150 ms and of every
 # layer in at most 1 s; all in headless Chromium with SIMD) and that every target
 # computes the same capsules (checksums over the first --digits MNIST test digits).
-#   bench/demo_bench.sh [--repeats N] [--digits K] [--frames N] [--jobs N] [--no-build] [--no-browser]
+#   bench/demo_bench.sh [--repeats N] [--digits K] [--frames N] [--jobs N] [--no-build] [--no-browser] [--simd-only]
+# --simd-only leaves out the wasm-without-SIMD rows (and their build, the longest part on a fresh machine).
 # Builds only what it runs: demo_timing in build/cpu, demo_timing and capsnet_demo in build/wasm and
 # build/wasm-nosimd (configured with their presets when they are not configured yet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NODE_PATH=/usr/share/nodejs  # Emscripten's acorn (shared/docs/toolchain.md, pitfall 1)
 
-repeats=20 digits=20 frames=90 jobs=$(nproc) build=1 browser=1
-usage="usage: $0 [--repeats N] [--digits K] [--frames N] [--jobs N] [--no-build] [--no-browser]"
+repeats=20 digits=20 frames=90 jobs=$(nproc) build=1 browser=1 nosimd=1
+usage="usage: $0 [--repeats N] [--digits K] [--frames N] [--jobs N] [--no-build] [--no-browser] [--simd-only]"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --repeats) repeats=$2; shift 2 ;;
@@ -29,6 +30,7 @@ while [[ $# -gt 0 ]]; do
     --jobs) jobs=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --no-browser) browser=0; shift ;;
+    --simd-only) nosimd=0; shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -37,13 +39,15 @@ if ((build)); then
   [[ -f data/mnist/t10k-images-idx3-ubyte ]] || bash scripts/fetch_mnist.sh
   bash scripts/fetch_imgui_source.sh >/dev/null  # the demo site's ImGui (a no-op once fetched)
   ((browser)) && bash scripts/install_web_test_deps.sh >/dev/null
-  for preset in cpu wasm wasm-nosimd; do
+  presets=(cpu wasm)
+  ((nosimd)) && presets+=(wasm-nosimd)
+  for preset in "${presets[@]}"; do
     [[ -f build/$preset/build.ninja ]] || cmake --preset "$preset" >/dev/null
   done
-  echo "demo_bench: building (build/cpu, build/wasm, build/wasm-nosimd; -j$jobs)" >&2
+  echo "demo_bench: building (${presets[*]/#/build/}; -j$jobs)" >&2
   cmake --build build/cpu --target demo_timing -j "$jobs" >/dev/null
   cmake --build build/wasm --target demo_timing capsnet_demo -j "$jobs" >/dev/null
-  cmake --build build/wasm-nosimd --target demo_timing capsnet_demo -j "$jobs" >/dev/null
+  if ((nosimd)); then cmake --build build/wasm-nosimd --target demo_timing capsnet_demo -j "$jobs" >/dev/null; fi
 fi
 
 results=$(mktemp /tmp/capsnet-demo-bench.XXXXXX)
@@ -57,10 +61,12 @@ args=(--repeats "$repeats" --digits "$digits")
 OPENBLAS_NUM_THREADS=1 run build/cpu/bench/demo_timing --gemm openblas --threads 1 "${args[@]}"
 run build/cpu/bench/demo_timing --gemm xsimd "${args[@]}"
 run node build/wasm/bench/demo_timing.js "${args[@]}"
-run node build/wasm-nosimd/bench/demo_timing.js "${args[@]}"
+((nosimd)) && run node build/wasm-nosimd/bench/demo_timing.js "${args[@]}"
+sites=(--site build/wasm/site)
+((nosimd)) && sites+=(--site build/wasm-nosimd/site)
 if ((browser)); then
   # Exit 77: no chromium or playwright-core (the table then says so).
-  run node bench/browser_bench.mjs --site build/wasm/site --site build/wasm-nosimd/site --repeats "$repeats" \
+  run node bench/browser_bench.mjs "${sites[@]}" --repeats "$repeats" \
       --frames "$frames" --frame-rounds 6 || true
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
