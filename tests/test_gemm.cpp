@@ -1,16 +1,19 @@
-// Tests of the core's GEMM: gemm_xsimd against gemm_reference over odd shapes, all transpose cases,
-// padded leading dimensions and the BLAS corner cases (beta == 0 over NaN, k == 0, empty outputs), and
-// the backend switch behind gemm<T>.
+// Tests of the core's GEMM: gemm_xsimd and the threaded gemm_parallel against gemm_reference over odd
+// shapes, all transpose cases, padded leading dimensions and the BLAS corner cases (beta == 0 over NaN,
+// k == 0, empty outputs), and the backend switch behind gemm<T>.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "capsnet/gemm.hpp"
+#include "capsnet/gemm_parallel.hpp"
 #include "gemm_check.hpp"
 
 using namespace capsnet;
@@ -158,6 +161,61 @@ TEMPLATE_TEST_CASE("gemm_xsimd handles k == 0 and empty outputs", "[gemm]", floa
 
 TEST_CASE("gemm_xsimd matches the reference on the model's shapes", "[gemm]") {
     check_project_shapes<float>(gemm_xsimd<float>);
+}
+
+// gemm_parallel with 3 threads and no minimum work, so even a 1 x 1 product is split wherever it has
+// two tiles: every shape above, blocks by columns and by rows, ragged last blocks.
+struct ThreeGemmThreads {
+    ThreeGemmThreads() { gemm_parallel_set_threads(3, 1); }
+    ~ThreeGemmThreads() { gemm_parallel_set_threads(1); }
+};
+
+TEMPLATE_TEST_CASE("gemm_parallel matches the reference on every shape gemm_xsimd is tested on", "[gemm]", float,
+                   double) {
+    const ThreeGemmThreads threads;
+    REQUIRE(gemm_parallel_threads() == 3);
+    check_small_shapes<TestType>(gemm_parallel<TestType>);
+    check_block_edges<TestType>(gemm_parallel<TestType>);
+    check_skinny_shapes<TestType>(gemm_parallel<TestType>);
+    check_random_shapes<TestType>(gemm_parallel<TestType>, 60);
+    check_degenerate<TestType>(gemm_parallel<TestType>);
+}
+
+TEST_CASE("gemm_parallel matches the reference on the model's shapes", "[gemm]") {
+    gemm_parallel_set_threads(2);  // the default minimum work: the demo's setting on a 2-core machine
+    check_project_shapes<float>(gemm_parallel<float>);
+    gemm_parallel_set_threads(1);
+}
+
+TEST_CASE("gemm_parallel is right when called from two threads at once", "[gemm]") {
+    // One call gets the pool, the other runs on its own thread (the pool is busy): both must be right.
+    const ThreeGemmThreads threads;
+    std::vector<double> errors(2);
+    auto product = [&](int which) {
+        const int m = 70, n = 300, k = 200;
+        std::mt19937 rng(10 + which);
+        std::uniform_real_distribution<float> uniform(-1, 1);
+        std::vector<float> a(std::size_t(m) * k), b(std::size_t(k) * n), expected(std::size_t(m) * n), actual(expected.size());
+        for (auto& x : a) x = uniform(rng);
+        for (auto& x : b) x = uniform(rng);
+        for (int repeat = 0; repeat < 20; ++repeat) {
+            gemm_reference<float>(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, expected.data(), n);
+            gemm_parallel<float>(false, false, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, actual.data(), n);
+            for (std::size_t i = 0; i < actual.size(); ++i)
+                errors[which] = std::max(errors[which], double(std::abs(actual[i] - expected[i])));
+        }
+    };
+    std::thread other(product, 1);
+    product(0);
+    other.join();
+    // Sums of 200 products of numbers in [-1, 1]: |C| <= 200; float rounding stays far below 1e-3.
+    CHECK(errors[0] < 1e-3);
+    CHECK(errors[1] < 1e-3);
+}
+
+TEST_CASE("gemm_parallel rejects a thread count below 1", "[gemm]") {
+    CHECK_THROWS_WITH(gemm_parallel_set_threads(0), Catch::Contains("at least 1"));
+    CHECK(gemm_parallel_threads() == 1);
 }
 
 TEST_CASE("gemm_reference computes a known product", "[gemm]") {

@@ -12,7 +12,7 @@
 #include "backend/training_backend.hpp"
 #include "capsnet/profile.hpp"
 #include "capsnet/training.hpp"
-#include "cpu/thread_pool.hpp"
+#include "capsnet/thread_pool.hpp"
 
 namespace capsnet {
 

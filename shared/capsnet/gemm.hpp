@@ -20,7 +20,8 @@ void gemm_reference(bool trans_a, bool trans_b, int m, int n, int k, T alpha, co
                     int ldb, T beta, T* c, int ldc);
 
 // Portable SIMD implementation (packed panels, cache blocking, register-blocked micro-kernel).
-// Single-threaded and thread-safe: callers may run several at once on disjoint outputs.
+// Single-threaded and thread-safe: callers may run several at once on disjoint outputs (gemm_parallel.hpp
+// splits one product that way).
 template <class T>
 void gemm_xsimd(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb,
                 T beta, T* c, int ldc);

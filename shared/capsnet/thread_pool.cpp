@@ -1,5 +1,5 @@
-// The CPU backend's worker threads (see thread_pool.hpp).
-#include "cpu/thread_pool.hpp"
+// A fixed set of worker threads (see thread_pool.hpp).
+#include "capsnet/thread_pool.hpp"
 
 #include <algorithm>
 
