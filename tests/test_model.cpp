@@ -2,6 +2,7 @@
 // (double precision, tolerance in gradient_check.hpp), float against double, Adam and augmentation.
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -130,6 +131,52 @@ TEST_CASE("float forward and backward agree with double", "[model]") {
         INFO(name << ": relative error norm " << error / norm);
         CHECK(error <= 1e-3 * norm);
     }, g64, g32);
+}
+
+TEST_CASE("model_backward_accumulate: weighted micro-batches add up to the batch's gradient", "[model]") {
+    // In double: a batch of 3 as micro-batches of 2 and 1 (weights 2/3 and 1/3), summed in place onto
+    // zeros, against model_backward of the whole batch; once with every layer and once with the
+    // convolutions frozen (their gradients must stay exactly zero). The two differ only in rounding
+    // (the order of the sums), so 1e-10 of each gradient's norm is a wide bound that any missing term,
+    // double count or wrong weight exceeds by orders of magnitude.
+    Rng rng(31);
+    for (const char* layers : {"all", "head"}) {
+        INFO("trainable: " << layers);
+        Config config = config_for_preset(Preset::seed);
+        config.trainable = trainable_layers_from_name(layers);
+        const Parameters<double> params = parameters_init<double>(config, rng);
+        const Tensor<double, 4> images = random_images(3, rng);
+        const std::vector<int> labels = {2, 7, 0};
+        ForwardState<double> state;
+        model_forward(config, params, images, DecoderMask::labels, labels, state);
+        Parameters<double> whole;
+        model_backward(config, params, state, labels, whole);
+
+        Parameters<double> summed = parameters_zeros<double>(config);
+        BackwardState<double> gradients;
+        const Tensor<double, 4> first = xt::view(images, xt::range(0, 2));
+        const Tensor<double, 4> second = xt::view(images, xt::range(2, 3));
+        model_forward(config, params, first, DecoderMask::labels, {2, 7}, state);
+        model_backward_accumulate(config, params, state, {2, 7}, 2.0 / 3.0, summed, gradients);
+        model_forward(config, params, second, DecoderMask::labels, {0}, state);
+        model_backward_accumulate(config, params, state, {0}, 1.0 / 3.0, summed, gradients);
+
+        visit_parameters([&](const char* name, const auto& expected, const auto& actual) {
+            const double norm = std::sqrt(double(xt::sum(xt::square(expected))()));
+            const double error = std::sqrt(double(xt::sum(xt::square(actual - expected))()));
+            INFO(name << ": gradient norm " << norm << ", error norm " << error);
+            CHECK(error <= 1e-10 * norm);
+            if (norm == 0) CHECK(error == 0);
+        }, whole, summed);
+        // Frozen or not is decided by the config: conv1's gradient is zero exactly when it is frozen.
+        CHECK((xt::amax(xt::abs(summed.conv1_weight))() == 0.0) == (std::string(layers) == "head"));
+    }
+    const Config config = config_for_preset(Preset::seed);
+    const Parameters<double> params = parameters_init<double>(config, rng);
+    Parameters<double> empty;
+    ForwardState<double> state;
+    BackwardState<double> gradients;
+    CHECK_THROWS_WITH(model_backward_accumulate(config, params, state, {}, 1.0, empty, gradients), Catch::Contains("shapes"));
 }
 
 TEST_CASE("inference masks the decoder with the predicted class", "[model]") {

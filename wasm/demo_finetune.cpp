@@ -19,10 +19,6 @@ std::vector<std::size_t> draw_distinct(std::size_t n, std::size_t k, Rng& rng) {
     return indices;
 }
 
-void add_scaled(Parameters<float>& sum, const Parameters<float>& part, float weight) {
-    visit_parameters([&](const char*, auto& s, const auto& p) { s += weight * p; }, sum, part);
-}
-
 }  // namespace
 
 FineTuner::FineTuner(const Model& start, std::vector<TeachExample> personal, std::vector<GalleryDigit> mnist,
@@ -104,8 +100,9 @@ void FineTuner::run_micro_batch() {
     }
     const float weight = static_cast<float>(count) / static_cast<float>(batch_.size());
     step_loss_ += weight * model_loss(model_.config, state_, labels).total();
-    model_backward(model_.config, model_.params, state_, labels, micro_grads_, gradients_);
-    add_scaled(step_grads_, micro_grads_, weight);
+    // Added into the step's sum in place: adding a second copy of every gradient took ~150 ms of a wasm
+    // every-layer step at micro-batch 1 (bench/demo_timing --profile, "other").
+    model_backward_accumulate(model_.config, model_.params, state_, labels, weight, step_grads_, gradients_);
 
     batch_next_ += count;
     if (batch_next_ == batch_.size()) {

@@ -73,7 +73,7 @@ private:
     bool cache_features_;
     int micro_batch_;
     AdamState<float> adam_;
-    Parameters<float> step_grads_, micro_grads_;
+    Parameters<float> step_grads_;
     ForwardState<float> state_;
     BackwardState<float> gradients_;
     std::map<std::size_t, Tensor<float, 2>> feature_cache_;  // example index (personal first, then MNIST)

@@ -117,7 +117,17 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
         grads = parameters_zeros<T>(config);
     else
         parameters_fill_zero(grads);
+    model_backward_accumulate(config, params, state, labels, T(1), grads, g);
+}
 
+// Every parameter gradient below is added (GEMMs with beta = 1, biases +=), so starting from the sum so
+// far accumulates; the loss weight scales the two output gradients, and everything below is linear in them.
+template <class T>
+void model_backward_accumulate(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
+                               const std::vector<int>& labels, T loss_weight, Parameters<T>& grads,
+                               BackwardState<T>& g) {
+    if (grads.conv1_weight.size() != params.conv1_weight.size() || grads.digit_weight.shape() != params.digit_weight.shape())
+        throw Error("model_backward_accumulate: the gradients do not have the parameters' shapes");
     // The backward pass goes down only as far as the lowest trainable layer (config.trainable).
     const TrainableLayers& trains = config.trainable;
     const bool below_primary = trains.conv1;
@@ -139,6 +149,7 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
     if (below_decoder) {
         StageTimer timer(Stage::losses);
         margin_loss_backward(state.digit_capsules, state.lengths, labels, config, v_grad);
+        if (loss_weight != T(1)) v_grad *= loss_weight;
     }
 
     if (config.reconstruct && !state.mask_labels.empty()) {
@@ -146,6 +157,7 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
         {
             StageTimer loss_timer(Stage::losses);
             reconstruction_loss_backward(state.reconstruction, state.images, T(config.reconstruction_weight), g.reconstruction);
+            if (loss_weight != T(1)) g.reconstruction *= loss_weight;
         }
         sigmoid_backward_inplace(state.reconstruction, g.reconstruction);
         linear_backward(state.decoder_hidden2, params.decoder2_weight, g.reconstruction, grads.decoder2_weight,
@@ -211,7 +223,9 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
     template void model_backward<T>(const Config&, const Parameters<T>&, const ForwardState<T>&,                  \
                                     const std::vector<int>&, Parameters<T>&);                                     \
     template void model_backward<T>(const Config&, const Parameters<T>&, const ForwardState<T>&,                  \
-                                    const std::vector<int>&, Parameters<T>&, BackwardState<T>&);
+                                    const std::vector<int>&, Parameters<T>&, BackwardState<T>&);                  \
+    template void model_backward_accumulate<T>(const Config&, const Parameters<T>&, const ForwardState<T>&,       \
+                                               const std::vector<int>&, T, Parameters<T>&, BackwardState<T>&);
 CAPSNET_INSTANTIATE(float)
 CAPSNET_INSTANTIATE(double)
 #undef CAPSNET_INSTANTIATE

@@ -90,6 +90,14 @@ template <class T>
 void model_backward(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
                     const std::vector<int>& labels, Parameters<T>& grads, BackwardState<T>& gradients);
 
+// Adds loss_weight times the gradients of this batch's model_loss into `grads` (zeros, or the sum so far;
+// parameter shapes) instead of overwriting them: the micro-batches of a larger batch summed in place
+// (loss_weight = micro-batch / batch), without a second set of gradients to add. Frozen groups stay zero.
+template <class T>
+void model_backward_accumulate(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
+                               const std::vector<int>& labels, T loss_weight, Parameters<T>& grads,
+                               BackwardState<T>& gradients);
+
 // The decoder alone, on any [B, 160] input: reconstructions for the visualisations.
 template <class T>
 void decoder_forward(const Parameters<T>& params, const Tensor<T, 2>& input, Tensor<T, 2>& hidden1,
