@@ -38,6 +38,15 @@ struct DemoTimings {  // milliseconds, medians
 // What the Teach panel's "Fine-tune" runs: FineTuneOptions with the page's micro-batches (a frame runs
 // about one: 2 images through the head, 1 through every layer, so the page keeps drawing).
 FineTuneOptions teach_fine_tune_options(bool all_layers, int steps, double learning_rate);
+// The Teach panel's default learning rate: FineTuneOptions' 1e-4 for the head; half that for every layer,
+// where tests/e2e/teach_e2e.mjs --all-layers measured 1e-4 costing 1.2 points on the 500 MNIST test
+// digits (99.0 -> 97.8%) and 5e-5 none (99.0 -> 99.0%), the personal sevens learnt either way.
+double teach_default_learning_rate(bool all_layers);
+// The page's GEMMs run on up to this many threads, one per core (wasm/demo_main.cpp): the main thread
+// and workers of the pool that -sPTHREAD_POOL_SIZE=3 starts with the page (a thread beyond that pool
+// could not start while the main thread waits for it). The every-layer fine-tuning step is three large
+// convolution products that split evenly: 1.5x faster on 2 cores in Chromium (bench/README.md).
+constexpr int demo_max_gemm_threads = 4;
 constexpr int teach_max_examples = 48;  // the personal set (its thumbnails fit the panel; ~50 KB stored)
 constexpr double teach_frame_budget_ms = 25;  // the Teach panel's work per frame: the page stays near 30 frames a second
 constexpr int demo_teach_tab = share_view_tabs;  // view_tab_ of the Teach panel, after the panels a link can show
@@ -209,7 +218,7 @@ private:
     std::unique_ptr<FineTuner> tuner_;
     bool teach_all_layers_ = false;
     int teach_steps_ = 40;
-    float teach_learning_rate_ = static_cast<float>(FineTuneOptions{}.learning_rate);
+    float teach_learning_rate_ = static_cast<float>(teach_default_learning_rate(false));
     struct TeachComparison {
         bool shown = false;  // a fine-tuning finished (or was stopped) since the last reset
         std::vector<int> labels, personal_before, personal_after;

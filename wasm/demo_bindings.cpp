@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "capsnet/gemm_parallel.hpp"
 #include "demo_app.hpp"
 
 capsnet::DemoApp* demo_app_instance();
@@ -103,8 +104,10 @@ EMSCRIPTEN_KEEPALIVE const char* demo_teach_clear() {
     return give(app ? app->teach_clear() : "the app has not started");
 }
 
+// learning_rate 0: the panel's default for the layers chosen (teach_default_learning_rate).
 EMSCRIPTEN_KEEPALIVE const char* demo_fine_tune(int all_layers, int steps, double learning_rate) {
     capsnet::DemoApp* app = demo_app_instance();
+    if (learning_rate == 0) learning_rate = capsnet::teach_default_learning_rate(all_layers != 0);
     return give(app ? app->start_fine_tune(all_layers != 0, steps, learning_rate) : "the app has not started");
 }
 
@@ -187,6 +190,15 @@ EMSCRIPTEN_KEEPALIVE double demo_frame_count() {
     capsnet::DemoApp* app = demo_app_instance();
     return app ? static_cast<double>(app->frame_count()) : 0.0;
 }
+
+// The threads the page's GEMMs run on, clamped to 1..demo_max_gemm_threads (for the benchmark's side by
+// side); returns the count now in use. Between frames nothing runs on the pool, so it can be replaced.
+EMSCRIPTEN_KEEPALIVE int demo_set_gemm_threads(int threads) {
+    capsnet::gemm_parallel_set_threads(std::clamp(threads, 1, capsnet::demo_max_gemm_threads));
+    return capsnet::gemm_parallel_threads();
+}
+
+EMSCRIPTEN_KEEPALIVE int demo_gemm_threads() { return capsnet::gemm_parallel_threads(); }
 
 EMSCRIPTEN_KEEPALIVE const char* demo_benchmark_json(int repeats) {
     capsnet::DemoApp* app = demo_app_instance();

@@ -52,6 +52,8 @@ FineTuneOptions teach_fine_tune_options(bool all_layers, int steps, double learn
     return options;
 }
 
+double teach_default_learning_rate(bool all_layers) { return all_layers ? 5e-5 : FineTuneOptions{}.learning_rate; }
+
 // ---------------------------------------------------------------------------------------------------
 // From the page
 
@@ -355,9 +357,15 @@ void DemoApp::draw_teach_fine_tune() {
     int layers = teach_all_layers_ ? 1 : 0;
     ImGui::TextUnformatted("Train");
     ImGui::SameLine();
-    if (ImGui::RadioButton("digit capsules + decoder (fast)", &layers, 0)) teach_all_layers_ = false;
+    // A learning rate left at one choice's default follows the other choice's; a chosen one stays.
+    const auto choose_layers = [&](bool all_layers) {
+        if (teach_learning_rate_ == static_cast<float>(teach_default_learning_rate(teach_all_layers_)))
+            teach_learning_rate_ = static_cast<float>(teach_default_learning_rate(all_layers));
+        teach_all_layers_ = all_layers;
+    };
+    if (ImGui::RadioButton("digit capsules + decoder (fast)", &layers, 0) && teach_all_layers_) choose_layers(false);
     ImGui::SameLine();
-    if (ImGui::RadioButton("every layer", &layers, 1)) teach_all_layers_ = true;
+    if (ImGui::RadioButton("every layer", &layers, 1) && !teach_all_layers_) choose_layers(true);
     ImGui::SetNextItemWidth(std::min(ImGui::GetContentRegionAvail().x * 0.45f, 220 * ui_scale_));
     ImGui::SliderInt("steps of 16 images", &teach_steps_, 10, 200);
     ImGui::SetNextItemWidth(std::min(ImGui::GetContentRegionAvail().x * 0.45f, 220 * ui_scale_));

@@ -50,7 +50,8 @@
   }
   function withBytes(bytes, use) {
     const pointer = Module._malloc(Math.max(1, bytes.length));
-    Module.HEAPU8.set(bytes, pointer);
+    // A view of the memory as it is now: a worker thread that grew it leaves Module.HEAPU8 short.
+    new Uint8Array(Module.wasmMemory.buffer).set(bytes, pointer);
     try { return use(pointer, bytes.length); } finally { Module._free(pointer); }
   }
   const text = (pointer) => Module.UTF8ToString(pointer);
@@ -89,6 +90,8 @@
   }
 
   async function start() {
+    // Not isolated: the page installs its service worker first (below), and a reload or an error follows.
+    if (!window.crossOriginIsolated) await runtimeReady;
     showProgress('Downloading the model...', 0);
     const modelBytes = download(MODEL_URL, (fraction) => {
       showProgress('Downloading the model... ' + Math.round(100 * fraction) + '%', fraction);
@@ -268,6 +271,9 @@
     frameCount: () => Module._demo_frame_count(),
     downloadPng: () => Module._demo_download_png(),  // what the "Download PNG" button does
     benchmark: (repeats) => JSON.parse(text(Module._demo_benchmark_json(repeats || 10))),
+    // The threads the page's GEMMs run on (1 to 4; by default one per core, at most 4).
+    setGemmThreads: (threads) => Module._demo_set_gemm_threads(threads),
+    gemmThreads: () => Module._demo_gemm_threads(),
     // The drawing becomes a 28x28 image (784 bytes, 0 = background), as a gallery click makes it.
     setInputImage: (pixels) => {
       if (pixels.length !== 784) throw new Error('setInputImage: 784 pixels, not ' + pixels.length);
@@ -277,14 +283,44 @@
     teachAdd: (label) => text(Module._demo_teach_add(label)),
     teachRemove: (index) => text(Module._demo_teach_remove(index)),
     teachClear: () => text(Module._demo_teach_clear()),
-    // {allLayers (false: digit capsules + decoder), steps (40), learningRate (1e-4)}
+    // {allLayers (false: digit capsules + decoder), steps (40), learningRate (the panel's default:
+    // 1e-4 for the head, 5e-5 for every layer)}
     fineTune: (options = {}) => text(Module._demo_fine_tune(options.allLayers ? 1 : 0, options.steps || 40,
-                                                            options.learningRate || 1e-4)),
+                                                            options.learningRate || 0)),
     stopFineTune: () => Module._demo_stop_fine_tune(),
     resetModel: () => text(Module._demo_reset_model()),
     downloadModel: () => text(Module._demo_download_model()),
   };
 
+  // The module shares its memory with the worker threads its GEMMs run on, which browsers allow only on a
+  // cross-origin isolated page; without it the module cannot even start. web/serve.mjs sends the headers
+  // that isolate the page; a host that cannot gets them from isolation_worker.js, a service worker that
+  // adds them to the site's responses: installed on the first visit, then one reload (the fragment, and so
+  // a shared view, survives it). A second failure in the same tab stops with how to fix it.
+  const ISOLATION_RELOAD_KEY = 'capsnet-isolation-reload';  // sessionStorage: the reload has been tried
+  const howToIsolate = 'serve it with web/serve.mjs, or send the headers Cross-Origin-Opener-Policy: ' +
+                       'same-origin and Cross-Origin-Embedder-Policy: require-corp';
+  async function isolateWithServiceWorker() {
+    if (!('serviceWorker' in navigator) || !window.isSecureContext)
+      throw new Error('This page is not cross-origin isolated, which the demo needs for its threads, and ' +
+                      'cannot install the service worker that would isolate it (that needs https or ' +
+                      'localhost): ' + howToIsolate + '.');
+    if (sessionStorage.getItem(ISOLATION_RELOAD_KEY)) {
+      sessionStorage.removeItem(ISOLATION_RELOAD_KEY);
+      throw new Error('This page is not cross-origin isolated even through its service worker ' +
+                      '(isolation_worker.js), and the demo needs that for its threads: ' + howToIsolate + '.');
+    }
+    await navigator.serviceWorker.register('isolation_worker.js');
+    await navigator.serviceWorker.ready;
+    sessionStorage.setItem(ISOLATION_RELOAD_KEY, '1');
+    location.reload();
+  }
+  if (!window.crossOriginIsolated) {
+    showProgress('Installing the service worker that lets the demo use threads, then reloading...', 0);
+    isolateWithServiceWorker().catch((error) => rejectRuntime(error));
+    return;
+  }
+  sessionStorage.removeItem(ISOLATION_RELOAD_KEY);
   const script = document.createElement('script');
   script.src = 'capsnet_demo.js';
   script.onerror = () => rejectRuntime(new Error('could not load capsnet_demo.js'));

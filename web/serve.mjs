@@ -1,8 +1,10 @@
 // A dependency-free static server for the browser demo, loopback only:
-//   node web/serve.mjs --root <site folder> [--port 8080] [--host 127.0.0.1]
-// It sends the cross-origin isolation headers (COOP/COEP) so a threaded build could use
-// SharedArrayBuffer, Content-Length so the page can show download progress, and no-cache so a rebuilt
-// site is never mixed with a cached one. Tests import startServer() instead of running the CLI.
+//   node web/serve.mjs --root <site folder> [--port 8080] [--host 127.0.0.1] [--no-isolation-headers]
+// It sends the cross-origin isolation headers (COOP/COEP), which the demo needs: its module shares its
+// memory with the worker threads its GEMMs run on (SharedArrayBuffer). --no-isolation-headers leaves
+// them out, as a static host would, so the page's fallback (web/isolation_worker.js) can be tried. Also
+// Content-Length so the page can show download progress, and no-cache so a rebuilt site is never mixed
+// with a cached one. Tests import startServer() instead of running the CLI.
 import { createServer } from 'node:http';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -26,17 +28,19 @@ const mime_types = {
 
 const loopback_hosts = new Set(['127.0.0.1', '::1', 'localhost']);
 
-const common_headers = {
+const isolation_headers = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+const plain_headers = {
   'Cross-Origin-Resource-Policy': 'same-origin',
   'Cache-Control': 'no-cache',
   'X-Content-Type-Options': 'nosniff',
 };
 
-function send_text(response, status, text, head_only) {
+function send_text(response, headers, status, text, head_only) {
   const body = Buffer.from(text + '\n');
-  response.writeHead(status, { ...common_headers, 'Content-Type': 'text/plain; charset=utf-8',
+  response.writeHead(status, { ...headers, 'Content-Type': 'text/plain; charset=utf-8',
                                'Content-Length': body.length });
   response.end(head_only ? undefined : body);
 }
@@ -59,15 +63,16 @@ function resolve_under_root(root, url_path) {
   return file;
 }
 
-async function handle(root, request, response) {
+async function handle(root, common_headers, request, response) {
+  const send = (status, text, head_only) => send_text(response, common_headers, status, text, head_only);
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.setHeader('Allow', 'GET, HEAD');
-    return send_text(response, 405, 'method not allowed', false);
+    return send(405, 'method not allowed', false);
   }
   const head_only = request.method === 'HEAD';
   const url_path = (request.url || '/').split(/[?#]/, 1)[0];
   let file = resolve_under_root(root, url_path);
-  if (!file) return send_text(response, 404, 'not found', head_only);
+  if (!file) return send(404, 'not found', head_only);
   let stat;
   try {
     stat = await fs.stat(file);
@@ -76,9 +81,9 @@ async function handle(root, request, response) {
       stat = await fs.stat(file);
     }
   } catch {
-    return send_text(response, 404, 'not found', head_only);
+    return send(404, 'not found', head_only);
   }
-  if (!stat.isFile()) return send_text(response, 404, 'not found', head_only);
+  if (!stat.isFile()) return send(404, 'not found', head_only);
   const type = mime_types[path.extname(file).toLowerCase()] || 'application/octet-stream';
   response.writeHead(200, { ...common_headers, 'Content-Type': type, 'Content-Length': stat.size });
   if (head_only) return response.end();
@@ -87,9 +92,10 @@ async function handle(root, request, response) {
   stream.pipe(response);
 }
 
-// Starts serving root on host:port (port 0: a free one). Resolves to {url, port, close()} once listening;
-// rejects with a readable message for a non-loopback host, a missing root/index.html or a taken port.
-export async function startServer({ root, port = 8080, host = '127.0.0.1' } = {}) {
+// Starts serving root on host:port (port 0: a free one), with the isolation headers unless isolation is
+// false. Resolves to {url, port, close()} once listening; rejects with a readable message for a
+// non-loopback host, a missing root/index.html or a taken port.
+export async function startServer({ root, port = 8080, host = '127.0.0.1', isolation = true } = {}) {
   if (!loopback_hosts.has(host))
     throw new Error(`refusing to serve on host '${host}': only loopback (127.0.0.1, ::1, localhost) is allowed`);
   if (!root) throw new Error('no --root given (the site folder, e.g. build/wasm/site)');
@@ -104,8 +110,9 @@ export async function startServer({ root, port = 8080, host = '127.0.0.1' } = {}
   } catch {
     throw new Error(`site folder ${root} has no index.html (build the wasm site first)`);
   }
+  const common_headers = isolation ? { ...isolation_headers, ...plain_headers } : plain_headers;
   const server = createServer((request, response) => {
-    handle(real_root, request, response).catch(() => response.destroy());
+    handle(real_root, common_headers, request, response).catch(() => response.destroy());
   });
   const sockets = new Set();
   server.on('connection', (socket) => {
@@ -137,14 +144,20 @@ export async function startServer({ root, port = 8080, host = '127.0.0.1' } = {}
   };
 }
 
+const usage = 'usage: node web/serve.mjs --root <site folder> [--port 8080] [--host 127.0.0.1] [--no-isolation-headers]';
+
 function parse_arguments(argv) {
-  const options = { root: null, port: 8080, host: '127.0.0.1' };
+  const options = { root: null, port: 8080, host: '127.0.0.1', isolation: true };
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i];
     const value = argv[i + 1];
     if (name === '-h' || name === '--help') {
-      console.log('usage: node web/serve.mjs --root <site folder> [--port 8080] [--host 127.0.0.1]');
+      console.log(usage);
       process.exit(0);
+    }
+    if (name === '--no-isolation-headers') {  // as a static host: the page isolates itself (isolation_worker.js)
+      options.isolation = false;
+      continue;
     }
     if (!['--root', '--port', '--host'].includes(name)) throw new Error(`unknown argument '${name}'`);
     if (value === undefined) throw new Error(`${name} needs a value`);
@@ -165,10 +178,11 @@ async function main() {
   try {
     const options = parse_arguments(process.argv.slice(2));
     server = await startServer(options);
-    console.log(`serving ${server.root} at ${server.url}`);
+    console.log(`serving ${server.root} at ${server.url}` +
+                (options.isolation ? '' : ' without the cross-origin isolation headers'));
   } catch (error) {
     console.error(`serve.mjs: error: ${error.message}`);
-    console.error('usage: node web/serve.mjs --root <site folder> [--port 8080] [--host 127.0.0.1]');
+    console.error(usage);
     process.exit(1);
   }
   const stop = async (signal) => {

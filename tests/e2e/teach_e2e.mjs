@@ -18,7 +18,7 @@ import { browser_missing_reason, default_mnist_dir, forward_page_console, launch
          read_mnist_test, repo_root, skip_code, wait_demo_ready, wait_frames } from './chromium.mjs';
 
 const usage = 'usage: node tests/e2e/teach_e2e.mjs [--site DIR] [--data DIR] [--out DIR] [--steps 40] ' +
-              '[--learning-rate 1e-4] [--all-layers] [--verbose]';
+              '[--learning-rate R (default: the panel\'s, 1e-4 or 5e-5 with --all-layers)] [--all-layers] [--verbose]';
 const viewport = { width: 1280, height: 800 };
 const style_digit = 7, taught = 8, unseen = 20;
 // The page's check set is the first 500 test digits: the styled sevens come from after it.
@@ -120,7 +120,7 @@ async function main() {
   try {
     options = parse_options(process.argv.slice(2), {
       site: path.join(repo_root, 'build', 'wasm', 'site'), data: default_mnist_dir(),
-      out: path.join(repo_root, 'build', 'e2e'), steps: '40', 'learning-rate': '1e-4',
+      out: path.join(repo_root, 'build', 'e2e'), steps: '40', 'learning-rate': '0',
     }, { flags: ['verbose', 'all-layers'] });
   } catch (error) {
     console.log(`teach_e2e: ${error.message}\n${usage}`);
@@ -187,7 +187,7 @@ async function main() {
     const settings = { allLayers: Boolean(options['all-layers']), steps: Number(options.steps),
                        learningRate: Number(options['learning-rate']) };
     console.log(`fine-tuning ${settings.allLayers ? 'every layer' : 'the digit capsules and decoder'}, ` +
-                `${settings.steps} steps, learning rate ${settings.learningRate}`);
+                `${settings.steps} steps, learning rate ${settings.learningRate || "the panel's default"}`);
     const refused = await page.evaluate((chosen) => window.capsnetDemo.fineTune(chosen), settings);
     if (refused) throw new Error(`fineTune refused: ${refused}`);
     const run = await wait_teach(page, (teach) => teach.result && teach.result.personalAfter.length === taught,
