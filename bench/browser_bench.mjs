@@ -3,7 +3,8 @@
 //   grid, the interpolation grid, the routing view with its overlay and heatmap pictures (routing_ms), one
 //   posed input (pose_input_ms), the pose lab's 25-angle rotation sweep (rotation_sweep_ms) and one
 //   fine-tuning step of 16 images with the Teach panel's micro-batches (finetune_head_cold_ms, the first
-//   step computing the cached features; finetune_head_step_ms; finetune_all_step_ms);
+//   step computing the cached features; finetune_head_step_ms; finetune_all_step_ms); with the page's
+//   GEMM threads (`threads`: one per core, at most 4) and again on one thread (`one_thread`: {...});
 // - the app's work per frame with each right-hand panel shown (Interpolate, Routing, Pose lab), side by
 //   side in one run, while the input changes every frame (setPose alternating rotation +-1 degree, so the
 //   whole analysis is recomputed each frame) and while nothing changes (drawing only). "Work" is the time
@@ -129,13 +130,23 @@ async function bench_site(browser, site, repeats, frames, rounds, verbose) {
     await wait_demo_ready(page);
     const opened = await page.evaluate(() => window.capsnetDemo.state());
     if (opened.error) throw new Error(`the ring link did not open: ${opened.error}`);
-    const timings = await page.evaluate((n) => window.capsnetDemo.benchmark(n), repeats);
-    // performance.now() is coarsened in the browser anyway: microseconds are all the digits there are.
-    for (const [key, value] of Object.entries(timings)) {
-      if (key.endsWith('_ms')) timings[key] = round3(value);
-    }
+    // The page's own thread count first (one per core, at most 4), then the same work on one thread.
+    const timed = async (threads) => {
+      const used = await page.evaluate((t) => window.capsnetDemo.setGemmThreads(t), threads);
+      const timings = await page.evaluate((n) => window.capsnetDemo.benchmark(n), repeats);
+      // performance.now() is coarsened in the browser anyway: microseconds are all the digits there are.
+      for (const [key, value] of Object.entries(timings)) {
+        if (key.endsWith('_ms')) timings[key] = round3(value);
+      }
+      return { threads: used, ...timings };
+    };
+    const page_threads = await page.evaluate(() => window.capsnetDemo.gemmThreads());
+    const timings = await timed(page_threads);
+    const one_thread = page_threads > 1 ? await timed(1) : null;
+    await page.evaluate((t) => window.capsnetDemo.setGemmThreads(t), page_threads);
     const frame_times = frames > 0 ? await bench_frames(page, frames, rounds) : null;
-    return { site, name: site_name(site), repeats, ...timings, ...(frame_times ? { frames: frame_times } : {}) };
+    return { site, name: site_name(site), repeats, ...timings, ...(one_thread ? { one_thread } : {}),
+             ...(frame_times ? { frames: frame_times } : {}) };
   } finally {
     await context.close();
     await server.close();

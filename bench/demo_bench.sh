@@ -60,7 +60,11 @@ run() {
 args=(--repeats "$repeats" --digits "$digits")
 OPENBLAS_NUM_THREADS=1 run build/cpu/bench/demo_timing --gemm openblas --threads 1 "${args[@]}"
 run build/cpu/bench/demo_timing --gemm xsimd "${args[@]}"
+# The page's GEMMs run on min(cores, 4) threads (wasm/demo_main.cpp): the same here, natively and in node.
+threads=$(( $(nproc) < 4 ? $(nproc) : 4 ))
+((threads > 1)) && run build/cpu/bench/demo_timing --gemm xsimd --threads "$threads" "${args[@]}"
 run node build/wasm/bench/demo_timing.js "${args[@]}"
+((threads > 1)) && run node build/wasm/bench/demo_timing.js --threads "$threads" "${args[@]}"
 ((nosimd)) && run node build/wasm-nosimd/bench/demo_timing.js "${args[@]}"
 sites=(--site build/wasm/site)
 ((nosimd)) && sites+=(--site build/wasm-nosimd/site)
@@ -86,12 +90,17 @@ const lines = fs.readFileSync(process.argv[2], 'utf8').split('\n');
 const parsed = (prefix) => lines.filter((l) => l.startsWith(`${prefix}{`)).map((l) => JSON.parse(l.slice(prefix.length)));
 const native = parsed('demo_timing: ');
 const browser = parsed('browser_bench: ');
-const label = { 'native-openblas': 'native, OpenBLAS (1 thread)', 'native-xsimd': 'native, xsimd GEMM (1 thread)',
+const label = { 'native-openblas': 'native, OpenBLAS', 'native-xsimd': 'native, xsimd GEMM',
                 'wasm-simd128': 'node, wasm SIMD128', 'wasm-nosimd': 'node, wasm without SIMD' };
-const rows = native.map((r) => ({ ...r, label: label[r.target] || r.target }));
+const rows = native.map((r) => ({ ...r, label: `${label[r.target] || r.target} (${r.threads} thread${r.threads > 1 ? 's' : ''})`,
+                                   target: r.threads > 1 ? `${r.target}-threads` : r.target }));
 for (const b of browser) {
   const simd = b.name !== 'wasm-nosimd';
-  rows.push({ ...b, target: `chromium-${b.name}`, label: simd ? 'Chromium, wasm SIMD128' : 'Chromium, wasm without SIMD' });
+  if (b.one_thread) rows.push({ ...b, ...b.one_thread, frames: undefined, target: `chromium-${b.name}-1thread`,
+                                label: `Chromium, ${simd ? 'wasm SIMD128' : 'wasm without SIMD'} (1 thread)` });
+  const threads = `${b.threads || 1} thread${b.threads > 1 ? 's' : ''}`;
+  rows.push({ ...b, target: `chromium-${b.name}`,
+              label: `Chromium, ${simd ? 'wasm SIMD128' : 'wasm without SIMD'} (${threads}, the page's default)` });
 }
 const reference = rows.find((r) => r.target === 'native-openblas');
 const ms = (x) => x.toFixed(2);
@@ -197,6 +206,7 @@ if (chromium_simd && chromium_simd.rotation_sweep_ms !== undefined) {
 
 // Wasm float arithmetic is deterministic, so the Chromium rows run exactly the node rows' computation
 // (the same core objects, linked into the site); the targets differ only in summation order and FMA.
+// The threaded GEMM splits C, never K, so its rows equal the one-thread rows of the same target.
 const length_tolerance = 1e-5, sum_tolerance = 1e-5;
 console.log(`\nChecksums over the first ${native[0] ? native[0].digits : '?'} MNIST test digits (tolerance: every capsule length within ` +
             `${length_tolerance} of the native OpenBLAS row's, grid sums within ${sum_tolerance} relative):`);
@@ -209,7 +219,8 @@ for (const r of native) {
   const agrees = reference && r.lengths.length === reference.lengths.length && max_diff <= length_tolerance &&
                  relative(r.mask_sum, reference.mask_sum) <= sum_tolerance && relative(r.sweep_sum, reference.sweep_sum) <= sum_tolerance;
   all_agree = all_agree && agrees;
-  console.log(`| ${label[r.target] || r.target} | ${r.correct}/${r.digits} | ${r.lengths_sum.toFixed(6)} | ${max_diff.toExponential(1)} | ` +
+  const name = `${label[r.target] || r.target} (${r.threads} thread${r.threads > 1 ? 's' : ''})`;
+  console.log(`| ${name} | ${r.correct}/${r.digits} | ${r.lengths_sum.toFixed(6)} | ${max_diff.toExponential(1)} | ` +
               `${r.mask_sum.toFixed(3)} | ${r.sweep_sum.toFixed(3)} | ${agrees ? 'yes' : 'NO'} |`);
 }
 if (browser.length) console.log('(Chromium rows: the node rows\' wasm code, so the same checksums.)');

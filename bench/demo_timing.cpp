@@ -3,10 +3,13 @@
 // routing view (engine.routing(): couplings, logits and attribution of every iteration; the page's
 // overlay and heatmap pictures are demo_app.cpp's and are timed only in the browser), one posed input
 // (rotation 30, affNIST-style warp) and the pose lab's rotation sweep (25 angles, -60..60 step 5).
-// Builds natively (OpenBLAS on one thread, or the core's xsimd GEMM) and under Emscripten (wasm with or
-// without SIMD128, run by node), so bench/demo_bench.sh puts every target and Chromium in one table.
+// Builds natively (OpenBLAS, or the core's xsimd GEMM, threaded with --threads as the page runs it) and
+// under Emscripten (wasm with or without SIMD128, run by node), so bench/demo_bench.sh puts every target
+// and Chromium in one table.
 // Usage: demo_timing [--model FILE] [--mnist DIR] [--digits K] [--repeats N] [--gemm openblas|xsimd]
-//                    [--threads N]
+//                    [--threads N] [--profile]
+// --profile adds where the every-layer fine-tuning step's time goes, stage by stage, for micro-batches of
+// 1, 2, 4 and 16 images (the page runs 1 per frame).
 // Each timing is the median of --repeats rounds after a few warm-up rounds; the rounds take the first K
 // MNIST test digits in turn (the work does not depend on the digit). The checksums over those digits
 // (untimed) must agree across targets within float rounding: the last line, `demo_timing: {json}`,
@@ -21,7 +24,9 @@
 #include <nlohmann/json.hpp>
 
 #include "capsnet/gemm.hpp"
+#include "capsnet/gemm_parallel.hpp"
 #include "capsnet/idx.hpp"
+#include "capsnet/profile.hpp"
 #include "capsnet/visualize.hpp"
 #include "demo_engine.hpp"
 #include "demo_finetune.hpp"
@@ -79,8 +84,40 @@ std::string default_path(const char* relative) {
 
 const char* const usage_text =
     "usage: demo_timing [--model FILE] [--mnist DIR] [--digits K] [--repeats N] [--gemm openblas|xsimd] [--threads N]\n"
-    "  Times the browser demo's classify, mask grid, interpolation grid, routing view, posed input and\n"
-    "  rotation sweep (medians of --repeats rounds).\n";
+    "                   [--profile]\n"
+    "  Times the browser demo's classify, mask grid, interpolation grid, routing view, posed input,\n"
+    "  rotation sweep and fine-tuning steps (medians of --repeats rounds). --profile: the every-layer\n"
+    "  fine-tuning step stage by stage, for micro-batches of 1, 2, 4 and 16 images.\n";
+
+// Milliseconds per stage of one every-layer fine-tuning step (the mean of `steps` after one warm-up step).
+void print_fine_tune_profile(const Model& model, const std::vector<TeachExample>& personal,
+                             const std::vector<GalleryDigit>& mix, int steps) {
+    const std::vector<int> micro_batches = {1, 2, 4, 16};
+    std::vector<StageTimes> times(micro_batches.size());
+    std::vector<double> wall_ms(micro_batches.size());
+    for (std::size_t m = 0; m < micro_batches.size(); ++m) {
+        FineTuneOptions options;
+        options.layers = trainable_layers_from_name("all");
+        options.steps = 1 + steps;
+        options.micro_batch = micro_batches[m];
+        FineTuner tuner(model, personal, mix, options);
+        while (tuner.steps_done() < 1) tuner.advance(0);
+        const StageRecording recording(&times[m]);
+        const auto start = std::chrono::steady_clock::now();
+        while (!tuner.done()) tuner.advance(0);
+        wall_ms[m] = ms_since(start) / steps;
+        times[m][Stage::other] += wall_ms[m] * steps / 1000 - times[m].total();  // untimed: the gradient sums, copies
+    }
+    std::printf("  every-layer fine-tuning step, 16 images, ms per stage (mean of %d steps):\n", steps);
+    std::printf("  | stage | micro-batch 1 | 2 | 4 | 16 |\n  |---|---|---|---|---|\n");
+    for (int stage = 0; stage <= static_cast<int>(Stage::count); ++stage) {
+        const bool total = stage == static_cast<int>(Stage::count);
+        std::printf("  | %s |", total ? "total" : stage_name(static_cast<Stage>(stage)));
+        for (const StageTimes& t : times)
+            std::printf(" %.1f |", 1000 * (total ? t.total() : t[static_cast<Stage>(stage)]) / steps);
+        std::printf("\n");
+    }
+}
 
 int usage() {
     std::fputs(usage_text, stderr);
@@ -94,6 +131,7 @@ int main(int argc, char* argv[]) {
     const char* data_dir = std::getenv("CAPSNET_DATA_DIR");  // as the tests (tests/mnist_fixture.hpp)
     std::string mnist_dir = data_dir ? data_dir : default_path("data/mnist");
     int digits = 20, repeats = 20, threads = 1;
+    bool profile = false;
 #ifdef CAPSNET_WITH_OPENBLAS
     std::string backend = "openblas";
 #else
@@ -112,6 +150,7 @@ int main(int argc, char* argv[]) {
         else if (arg == "--repeats" && has_value) repeats = std::atoi(argv[++i]);
         else if (arg == "--gemm" && has_value) backend = argv[++i];
         else if (arg == "--threads" && has_value) threads = std::atoi(argv[++i]);
+        else if (arg == "--profile") profile = true;
         else return usage();
     }
     if (digits < 1 || repeats < 1 || threads < 1) {
@@ -129,9 +168,13 @@ int main(int argc, char* argv[]) {
     } else if (backend != "xsimd") {
         std::fprintf(stderr, "demo_timing: unknown --gemm '%s' (openblas or xsimd)\n", backend.c_str());
         return 2;
-    } else if (threads != 1) {
-        std::fprintf(stderr, "demo_timing: the xsimd GEMM is single-threaded (--threads 1)\n");
-        return 2;
+    } else if (threads > 1) {
+        if (threads > 4) {  // the pool of workers the wasm build starts with (bench/CMakeLists.txt)
+            std::fprintf(stderr, "demo_timing: --threads is at most 4 with xsimd\n");
+            return 2;
+        }
+        gemm_parallel_set_threads(threads);  // the demo's setting (wasm/demo_main.cpp)
+        gemm_set_backend(gemm_parallel_backend());
     }
 
     try {
@@ -262,6 +305,7 @@ int main(int argc, char* argv[]) {
         std::printf("  fine-tune step, 16 images, every layer      %8.2f ms\n", all_step_ms);
         std::printf("  checksums: %d/%d correct, capsule lengths sum %.6f, mask grids sum %.3f, sweep grids sum %.3f\n",
                     correct, digits, lengths_sum, mask_sum, sweep_sum);
+        if (profile) print_fine_tune_profile(engine.model(), personal, mix, 3);
         std::printf("demo_timing: %s\n", result.dump().c_str());
     } catch (const std::exception& error) {
         std::fprintf(stderr, "demo_timing: error: %s\n", error.what());
