@@ -137,6 +137,19 @@ TEST_CASE("IDX errors name the file and the problem", "[idx][errors]") {
         huge[8] = 0xFF;
         REQUIRE_THROWS_WITH(parse_images(huge), Contains("implausible image size"));
     }
+    SECTION("images without pixels: 0 rows or 0 columns (issue 16)") {
+        REQUIRE_THROWS_WITH(parse_images(images_file(3, 0, 28)), Contains("imgs.idx") && Contains("0x28"));
+        REQUIRE_THROWS_WITH(parse_images(images_file(3, 28, 0)), Contains("imgs.idx") && Contains("28x0"));
+        CHECK(parse_images(images_file(0, 1, 1)).count == 0);  // no images, but 1x1 ones: valid
+    }
+    SECTION("labels above 9 (issue 16): the parser itself rejects them, not only mnist_load") {
+        std::vector<std::uint8_t> labels = digits(10);
+        labels[4] = 200;
+        REQUIRE_THROWS_WITH(parse_labels(labels_file(labels)),
+                            Contains("labels.idx") && Contains("label 200") && Contains("index 4") && Contains("0-9"));
+        labels[4] = 9;
+        CHECK(parse_labels(labels_file(labels)) == labels);
+    }
     SECTION("missing file") {
         TempDir dir;
         const std::string path = (dir.path / "nope-images-idx3-ubyte").string();

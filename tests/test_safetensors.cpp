@@ -325,6 +325,62 @@ TEST_CASE("malformed safetensors files throw capsnet::Error naming the problem",
     }
 }
 
+TEST_CASE("hostile files the fuzzer found accepted are rejected (issue 16)", "[safetensors][errors]") {
+    SECTION("bytes after a NUL inside the header") {
+        const std::string header("{}\0garbage", 10);
+        REQUIRE_THROWS_WITH(parse(raw_file(header, 0)), Contains("bad.safetensors") && Contains("NUL byte at offset 2"));
+        CHECK(parse(raw_file("{}      ", 0)).tensors.empty());  // the reference's space padding stays valid
+    }
+    SECTION("a data buffer the tensors do not cover") {
+        // 2 of 856 data bytes used, as found: unused bytes at the end.
+        REQUIRE_THROWS_WITH(parse(raw_file(R"({"w":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}})", 856)),
+                            Contains("bad.safetensors") && Contains("last 854 bytes") && Contains("856-byte"));
+        // A gap at the start and one between two tensors.
+        REQUIRE_THROWS_WITH(parse(raw_file(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8)),
+                            Contains("bytes [0, 4)") && Contains("'w'") && Contains("gaps"));
+        REQUIRE_THROWS_WITH(parse(raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                           R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", 12)),
+                            Contains("bytes [4, 8)") && Contains("'b'"));
+        // No tensor at all, but data bytes.
+        REQUIRE_THROWS_WITH(parse(raw_file("{}", 16)), Contains("last 16 bytes"));
+        // Exactly covered, in any order of the header: valid.
+        CHECK(parse(raw_file(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                             R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 8)).tensors.size() == 2);
+    }
+    SECTION("duplicate names") {
+        REQUIRE_THROWS_WITH(parse(raw_file(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                           R"("w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8)),
+                            Contains("bad.safetensors") && Contains("'w' twice"));
+        REQUIRE_THROWS_WITH(parse(raw_file(R"({"w":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]}})", 4)),
+                            Contains("'dtype' twice"));
+        REQUIRE_THROWS_WITH(parse(raw_file(R"({"__metadata__":{"preset":"seed","preset":"paper"}})", 0)),
+                            Contains("'preset' twice"));
+        // The same key in different objects is not a duplicate.
+        CHECK(parse(raw_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                             R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8)).tensors.size() == 2);
+    }
+    SECTION("headers and tensor counts no model file needs") {
+        // 1.86 million empty tensors in a 100 MiB header, as found, now stop at the header's length; a
+        // header under the 1 MiB limit with 1025 empty tensors stops at the count.
+        std::vector<std::uint8_t> big = raw_file("{}", 0);
+        const std::uint64_t hundred_mib = 100ull << 20;
+        for (int i = 0; i < 8; ++i) big[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(hundred_mib >> (8 * i));
+        REQUIRE_THROWS_WITH(parse(big), Contains("header length 104857600") && Contains("limit 1048576"));
+        std::string many = "{";
+        for (int i = 0; i < 1025; ++i)
+            many += (i ? "," : "") + std::string("\"t") + std::to_string(i) + R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})";
+        many += "}";
+        REQUIRE(many.size() < (1u << 20));
+        REQUIRE_THROWS_WITH(parse(raw_file(many, 0)), Contains("1025 tensors") && Contains("1024"));
+        // 1024 are allowed (__metadata__ does not count).
+        std::string enough = "{\"__metadata__\":{}";
+        for (int i = 0; i < 1024; ++i)
+            enough += ",\"t" + std::to_string(i) + R"(":{"dtype":"F32","shape":[0],"data_offsets":[0,0]})";
+        enough += "}";
+        CHECK(parse(raw_file(enough, 0)).tensors.size() == 1024);
+    }
+}
+
 TEST_CASE("random mutations of a valid file either parse or throw capsnet::Error", "[safetensors][fuzz]") {
     const std::vector<std::uint8_t> good = safetensors_serialize(sample_file());
     const std::size_t header_end = 8 + static_cast<std::size_t>(header_length(good));

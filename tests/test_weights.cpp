@@ -1,5 +1,6 @@
 // Model files: round trips for both presets, and the loader's refusals (wrong shape, missing or
 // unexpected tensor, bad metadata, truncated file), each with a message naming the problem.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -149,4 +150,47 @@ TEST_CASE("F16 and I8 model files load with bounded error", "[weights]") {
     const Model from_i8 = model_from_safetensors(quantized, "q");
     CHECK(xt::amax(xt::abs(from_i8.params.primary_weight - model.params.primary_weight))() <= 0.05f / 127 / 2 * 1.001f);
     CHECK(xt::amax(xt::abs(from_i8.params.decoder2_weight - model.params.decoder2_weight))() <= 0.05f / 127 / 2 * 1.001f);
+}
+
+TEST_CASE("the loader rejects NaN, infinite and absurd weights and int8 scales (issue 16)", "[weights][errors]") {
+    const Model model = random_model(Preset::seed, 12);
+    const SafeTensors good = model_to_safetensors(model);
+    const auto with_value = [&](const std::string& name, std::size_t index, float value) {
+        SafeTensors file = good;
+        std::vector<float> values = stored_tensor_to_f32(file.tensors.at(name), name);
+        values.at(index) = value;
+        file.tensors[name] = stored_tensor_f32(file.tensors.at(name).shape, values.data());
+        return file;
+    };
+    // One NaN in conv1.bias, as found; an infinity; a finite but absurd weight.
+    CHECK_THROWS_WITH(model_from_safetensors(with_value("conv1.bias", 3, std::nanf("")), "m.safetensors"),
+                      Contains("m.safetensors") && Contains("'conv1.bias'") && Contains("value 3 is NaN"));
+    CHECK_THROWS_WITH(model_from_safetensors(with_value("decoder.1.weight", 0, -INFINITY), "m.safetensors"),
+                      Contains("'decoder.1.weight'") && Contains("infinite"));
+    CHECK_THROWS_WITH(model_from_safetensors(with_value("digit.weight", 5, 1e30f), "m.safetensors"),
+                      Contains("'digit.weight'") && Contains("value 5") && Contains("1e6"));
+    CHECK_NOTHROW(model_from_safetensors(with_value("digit.weight", 5, -9.5e5f), "m.safetensors"));
+
+    // F16 infinity (0x7c00) and an F64 value beyond float's range (converted to infinity) are rejected too.
+    SafeTensors half = good;
+    StoredTensor& bias = half.tensors.at("conv1.bias");
+    StoredTensor h{DType::F16, bias.shape, std::vector<std::uint8_t>(bias.bytes.size() / 2, 0)};
+    h.bytes[2] = 0x00, h.bytes[3] = 0x7c;
+    bias = h;
+    CHECK_THROWS_WITH(model_from_safetensors(half, "h.safetensors"), Contains("'conv1.bias'") && Contains("value 1 is infinite"));
+
+    // int8 scales: infinite, negative, zero, NaN and 1e30 (finite, but 127 x 1e30 is no weight) are
+    // rejected naming the scale tensor and channel; the exporter's own file loads.
+    const SafeTensors quantized = model_to_safetensors(model, DType::I8);
+    REQUIRE_NOTHROW(model_from_safetensors(quantized, "q.safetensors"));
+    for (const float bad : {INFINITY, -0.01f, 0.0f, std::nanf(""), 1e30f}) {
+        INFO("scale " << bad);
+        SafeTensors file = quantized;
+        std::vector<float> scale = stored_tensor_to_f32(file.tensors.at("primary.weight.scale"), "scale");
+        scale.at(7) = bad;
+        file.tensors["primary.weight.scale"] = stored_tensor_f32({std::int64_t(scale.size())}, scale.data());
+        CHECK_THROWS_WITH(model_from_safetensors(file, "q.safetensors"),
+                          Contains("q.safetensors") && Contains("'primary.weight.scale'") && Contains("channel 7") &&
+                              Contains("positive, finite"));
+    }
 }

@@ -72,8 +72,9 @@ IdxImages idx_parse_images(const std::uint8_t* data, std::size_t size, const std
     const std::uint32_t count = big_endian_u32(data + 4);
     const std::uint32_t rows = big_endian_u32(data + 8);
     const std::uint32_t cols = big_endian_u32(data + 12);
-    if (rows > max_side || cols > max_side)
-        throw Error(source_name + ": implausible image size " + std::to_string(rows) + "x" + std::to_string(cols));
+    if (rows == 0 || cols == 0 || rows > max_side || cols > max_side)
+        throw Error(source_name + ": implausible image size " + std::to_string(rows) + "x" + std::to_string(cols) +
+                    " (an image has 1 to " + std::to_string(max_side) + " rows and columns)");
     // count * rows * cols < 2^32 * 2^16 * 2^16 = 2^64: cannot overflow.
     const std::uint64_t expected = std::uint64_t{count} * rows * cols;
     check_payload(size, header_size, expected,
@@ -92,6 +93,10 @@ std::vector<std::uint8_t> idx_parse_labels(const std::uint8_t* data, std::size_t
     check_header(data, size, header_size, labels_magic, "labels", source_name);
     const std::uint32_t count = big_endian_u32(data + 4);
     check_payload(size, header_size, count, std::to_string(count) + " labels", source_name);
+    for (std::size_t i = header_size; i < size; ++i)
+        if (data[i] > 9)
+            throw Error(source_name + ": label " + std::to_string(data[i]) + " at index " +
+                        std::to_string(i - header_size) + " is out of range (digit labels are 0-9)");
     return std::vector<std::uint8_t>(data + header_size, data + size);
 }
 
@@ -122,11 +127,7 @@ MnistSplit mnist_load(const std::string& directory, const std::string& prefix) {
     if (static_cast<std::int64_t>(split.labels.size()) != split.images.count)
         throw Error(labels_path + ": count mismatch: " + std::to_string(split.labels.size()) + " labels but " +
                     images_path + " has " + std::to_string(split.images.count) + " images");
-    for (std::size_t i = 0; i < split.labels.size(); ++i)
-        if (split.labels[i] > 9)
-            throw Error(labels_path + ": label " + std::to_string(split.labels[i]) + " at index " + std::to_string(i) +
-                        " is out of range (MNIST labels are 0-9)");
-    return split;
+    return split;  // idx_parse_labels has checked that every label is a digit 0-9
 }
 
 }  // namespace capsnet

@@ -18,7 +18,8 @@ struct IdxImages {
     std::vector<std::uint8_t> pixels;  // count * rows * cols, row-major
 };
 
-// source_name only labels error messages.
+// source_name only labels error messages. Images need 1 to 65536 rows and columns; labels must be
+// digits 0-9 (the only labels this project reads).
 IdxImages idx_parse_images(const std::uint8_t* data, std::size_t size, const std::string& source_name);
 std::vector<std::uint8_t> idx_parse_labels(const std::uint8_t* data, std::size_t size, const std::string& source_name);
 IdxImages idx_read_images(const std::string& path);
@@ -30,8 +31,7 @@ struct MnistSplit {
 };
 
 // prefix "train" or "t10k": reads <directory>/<prefix>-images-idx3-ubyte and
-// <directory>/<prefix>-labels-idx1-ubyte, and checks the images are 28x28, the counts agree and every
-// label is a digit 0-9.
+// <directory>/<prefix>-labels-idx1-ubyte, and checks the images are 28x28 and the counts agree.
 MnistSplit mnist_load(const std::string& directory, const std::string& prefix);
 
 }  // namespace capsnet

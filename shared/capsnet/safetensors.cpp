@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -21,9 +22,12 @@ namespace {
 
 using json = nlohmann::json;
 
-// A header bigger than this is not a model file; refusing it early avoids allocating gigabytes for a
-// corrupt length field.
-constexpr std::uint64_t max_header_bytes = 100ull * 1024 * 1024;
+// What a model file or a checkpoint can need, with room to spare: a model's header is ~2 KB with 19
+// entries, a checkpoint's ~4.3 KB with 37. The bounds keep a hostile header's memory small: the parsed
+// JSON of a header takes up to ~16x its size (1.86 million empty tensors in 100 MiB took 1.6 GB before
+// these bounds), so 1 MiB costs at most tens of MB.
+constexpr std::uint64_t max_header_bytes = 1024 * 1024;
+constexpr std::size_t max_tensors = 1024;
 
 bool parse_dtype(const std::string& text, DType& dtype) {
     for (DType candidate : {DType::F32, DType::F16, DType::I8, DType::F64}) {
@@ -80,6 +84,10 @@ SafeTensors parse_header(const json& header, const std::uint8_t* buffer, std::ui
                          const std::string& source) {
     if (!header.is_object())
         throw Error(source + ": safetensors header is not a JSON object (found " + header.type_name() + ")");
+    const std::size_t tensor_count = header.size() - header.count("__metadata__");
+    if (tensor_count > max_tensors)
+        throw Error(source + ": header lists " + std::to_string(tensor_count) + " tensors, more than the " +
+                    std::to_string(max_tensors) + " a model file or checkpoint can need");
     SafeTensors file;
     std::vector<Range> ranges;
     for (const auto& item : header.items()) {
@@ -141,18 +149,30 @@ SafeTensors parse_header(const json& header, const std::uint8_t* buffer, std::ui
         ranges.push_back({ubegin, uend, &file.tensors.emplace(name, std::move(tensor)).first->first});
     }
 
-    // Empty tensors occupy no bytes, so they cannot overlap anything.
+    // The tensors must tile the buffer exactly, as the reference implementation requires: no overlap, no
+    // gap, no unused bytes at the end (a file that uses 2 of its 856 data bytes is not one we wrote).
+    // Empty tensors occupy no bytes, so they take no part in this.
     ranges.erase(std::remove_if(ranges.begin(), ranges.end(), [](const Range& r) { return r.begin == r.end; }),
                  ranges.end());
     std::sort(ranges.begin(), ranges.end(),
               [](const Range& a, const Range& b) { return std::tie(a.begin, a.end) < std::tie(b.begin, b.end); });
-    for (std::size_t i = 1; i < ranges.size(); ++i) {
-        if (ranges[i].begin < ranges[i - 1].end)
+    std::uint64_t covered = 0;  // bytes [0, covered) belong to the tensors checked so far
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+        if (ranges[i].begin < covered)
             throw Error(source + ": tensors '" + *ranges[i - 1].name + "' and '" + *ranges[i].name +
                         "' overlap (bytes [" + std::to_string(ranges[i - 1].begin) + ", " +
                         std::to_string(ranges[i - 1].end) + ") and [" + std::to_string(ranges[i].begin) + ", " +
                         std::to_string(ranges[i].end) + "))");
+        if (ranges[i].begin > covered)
+            throw Error(source + ": bytes [" + std::to_string(covered) + ", " + std::to_string(ranges[i].begin) +
+                        ") of the data buffer belong to no tensor (before '" + *ranges[i].name +
+                        "'); the tensors must cover the buffer without gaps");
+        covered = ranges[i].end;
     }
+    if (covered != buffer_size)
+        throw Error(source + ": the last " + std::to_string(buffer_size - covered) + " bytes of the " +
+                    std::to_string(buffer_size) + "-byte data buffer belong to no tensor (bytes [" +
+                    std::to_string(covered) + ", " + std::to_string(buffer_size) + ") unused)");
     return file;
 }
 
@@ -197,14 +217,38 @@ SafeTensors safetensors_parse(const std::uint8_t* data, std::size_t size, const 
     for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | data[i];
     if (header_length > max_header_bytes)
         throw Error(source_name + ": header length " + std::to_string(header_length) +
-                    " is implausibly large (limit 100 MiB); not a safetensors file?");
+                    " is implausibly large (limit " + std::to_string(max_header_bytes) +
+                    " bytes, a model's is ~2 KB); not a safetensors file?");
     if (header_length > size - 8)
         throw Error(source_name + ": header length " + std::to_string(header_length) + " exceeds the " +
                     std::to_string(size - 8) + " bytes after the length field (file truncated?)");
 
     const char* header_begin = reinterpret_cast<const char*>(data + 8);
-    const json header = json::parse(header_begin, header_begin + header_length, nullptr, false);
+    // JSON text cannot hold a raw NUL, but the parser stops at one and ignores the rest ({}\0garbage).
+    if (const void* nul = std::memchr(header_begin, '\0', header_length))
+        throw Error(source_name + ": safetensors header has a NUL byte at offset " +
+                    std::to_string(static_cast<const char*>(nul) - header_begin) + " (JSON text cannot contain one)");
+    // The parser keeps the last of duplicate keys silently; a file naming a tensor (or a metadata key, or
+    // a tensor's dtype) twice is ambiguous, and the reference implementation rejects it. The callback
+    // sees every key in order, with a set of the keys seen per open object.
+    std::vector<std::set<std::string>> open_objects;
+    std::string duplicate;
+    const json::parser_callback_t find_duplicates = [&](int, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::object_start) {
+            open_objects.emplace_back();
+        } else if (event == json::parse_event_t::object_end) {
+            if (!open_objects.empty()) open_objects.pop_back();
+        } else if (event == json::parse_event_t::key && !open_objects.empty() && duplicate.empty() &&
+                   parsed.is_string() && !open_objects.back().insert(parsed.get<std::string>()).second) {
+            duplicate = parsed.get<std::string>();
+        }
+        return true;
+    };
+    const json header = json::parse(header_begin, header_begin + header_length, find_duplicates, false);
     if (header.is_discarded()) throw Error(source_name + ": safetensors header is not valid JSON");
+    if (!duplicate.empty())
+        throw Error(source_name + ": safetensors header has the key '" + duplicate +
+                    "' twice in one object (a name may appear once)");
     const std::uint8_t* buffer = data + 8 + header_length;
     const std::uint64_t buffer_size = size - 8 - header_length;
     try {

@@ -14,13 +14,38 @@ std::vector<std::int64_t> shape_of(const E& tensor) {
     return std::vector<std::int64_t>(tensor.shape().begin(), tensor.shape().end());
 }
 
-// Values of an I8 tensor times the F32 scale of its output channel (the first axis).
+// The largest weight a model file may hold. Trained weights here are below 10 in magnitude; 1e6 keeps
+// every sum of the forward pass (fan-in at most 20736, squared by squash) far inside float's 3.4e38, while
+// a weight of 1e30 (or an int8 scale of 1e30) would overflow to infinity and NaN on the first image.
+constexpr float max_weight_magnitude = 1e6f;
+
+// A NaN or an infinity in a weight spreads silently through every capsule, so a model file holding one
+// (or an absurdly large value, as above) is rejected, naming the file, the tensor and the first bad value.
+void require_plausible_weights(const std::vector<float>& values, const std::string& where) {
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        const float v = values[i];
+        if (std::isnan(v)) throw Error(where + ": value " + std::to_string(i) + " is NaN (weights must be finite)");
+        if (std::isinf(v)) throw Error(where + ": value " + std::to_string(i) + " is infinite (weights must be finite)");
+        if (std::fabs(v) > max_weight_magnitude)
+            throw Error(where + ": value " + std::to_string(i) + " is " + std::to_string(v) +
+                        ", beyond the plausible +-1e6 of a model's weight");
+    }
+}
+
+// Values of an I8 tensor times the F32 scale of its output channel (the first axis). Each scale must be
+// positive and finite (the exporter writes largest |w| / 127, or 1 for an all-zero channel) and small
+// enough that 127 times it is a plausible weight.
 std::vector<float> dequantize(const SafeTensors& file, const std::string& name, const StoredTensor& stored,
                               const std::string& source) {
     const auto scale_it = file.tensors.find(name + ".scale");
     if (scale_it == file.tensors.end())
         throw Error(source + ": tensor '" + name + "' is I8 but '" + name + ".scale' is missing");
-    const std::vector<float> scale = stored_tensor_to_f32(scale_it->second, name + ".scale");
+    const std::string scale_where = source + ": tensor '" + name + ".scale'";
+    const std::vector<float> scale = stored_tensor_to_f32(scale_it->second, scale_where);
+    for (std::size_t c = 0; c < scale.size(); ++c)
+        if (!(std::isfinite(scale[c]) && scale[c] > 0 && 127 * scale[c] <= max_weight_magnitude))
+            throw Error(scale_where + ": the scale of channel " + std::to_string(c) + " is " + std::to_string(scale[c]) +
+                        " (int8 scales must be positive, finite and at most 1e6 / 127)");
     const std::int64_t channels = stored.shape.empty() ? 1 : stored.shape[0];
     if (static_cast<std::int64_t>(scale.size()) != channels)
         throw Error(source + ": '" + name + ".scale' has " + std::to_string(scale.size()) + " values for " +
@@ -107,12 +132,14 @@ Model model_from_safetensors(const SafeTensors& file, const std::string& source)
                             ", expected " + shape_text(shape_of(tensor)) + " for preset " +
                             preset_name(model.config.preset));
             std::vector<float> values;
+            const std::string where = source + ": tensor '" + std::string(name) + "'";
             if (stored.dtype == DType::I8) {
                 values = dequantize(file, name, stored, source);
                 expected.insert(std::string(name) + ".scale");
             } else {
-                values = stored_tensor_to_f32(stored, source + ": tensor '" + std::string(name) + "'");
+                values = stored_tensor_to_f32(stored, where);
             }
+            require_plausible_weights(values, where);
             std::copy(values.begin(), values.end(), tensor.begin());
         },
         model.params);
