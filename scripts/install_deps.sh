@@ -13,6 +13,7 @@ packages=(
   libopenblas-dev                         # native GEMM
   emscripten binaryen wabt                # the wasm build and its inspection tools
   dpkg-dev                                # dpkg-source: unpacks Dear ImGui's Debian source (fetch_imgui_source.sh)
+  clang-14 libclang-rt-14-dev             # libFuzzer and the sanitizer runtimes (tests/fuzz/fuzz.sh)
 )
 if [[ ${1:-} == --with-pytorch ]]; then
   packages+=(python3-torch python3-numpy) # tests/test_pytorch_load.sh, bench/cpu_vs_pytorch.sh

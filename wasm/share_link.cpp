@@ -424,7 +424,9 @@ AffineTransform share_link_quantize_pose(const AffineTransform& pose) {
     return quantized;
 }
 
-std::string share_link_encode(const ShareView& view) {
+std::string share_link_encode(const ShareView& view) { return share_link_seal(share_link_payload(view), 2); }
+
+std::vector<std::uint8_t> share_link_payload(const ShareView& view) {
     share_view_check_model_id(view.model_id);
     share_view_check_capsule(view.selected_capsule);
     const float range[3] = {view.sweep_low, view.sweep_high, view.sweep_step};
@@ -481,10 +483,15 @@ std::string share_link_encode(const ShareView& view) {
     if (!pose_is_identity)
         for (int value : pose) put_int16(bytes, value);
     bytes.insert(bytes.end(), image.begin(), image.end());
-    const std::uint16_t crc = crc16_genibus(bytes.data(), bytes.size());
-    bytes.push_back(static_cast<std::uint8_t>(crc >> 8));
-    bytes.push_back(static_cast<std::uint8_t>(crc & 0xFF));
-    return "v" + std::string(share_link_version) + "." + base64url_encode(bytes);
+    return bytes;
+}
+
+std::string share_link_seal(std::vector<std::uint8_t> payload, int version) {
+    if (version != 1 && version != 2) throw Error("share link: version " + std::to_string(version) + " cannot be sealed");
+    const std::uint16_t crc = crc16_genibus(payload.data(), payload.size());
+    payload.push_back(static_cast<std::uint8_t>(crc >> 8));
+    payload.push_back(static_cast<std::uint8_t>(crc & 0xFF));
+    return "v" + std::string(version == 2 ? share_link_version : share_link_version_1) + "." + base64url_encode(payload);
 }
 
 ShareView share_link_decode(std::string_view fragment) {

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "capsnet/affine.hpp"
 
@@ -97,5 +98,11 @@ std::string share_link_encode(const ShareView& view);
 // it is the same view, only 10 bytes longer. Linear time; anything over 4096 characters is refused
 // before it is read.
 ShareView share_link_decode(std::string_view fragment);
+// share_link_encode in two steps, for the fuzzer (tests/fuzz/), so arbitrary bytes get past the checksum
+// to the field parsing: the version-2 payload (the fields above, before the checksum; Error as
+// share_link_encode), and the fragment for any payload as it is, with its CRC-16 appended (Error for a
+// version other than 1 or 2). share_link_encode(view) is share_link_seal(share_link_payload(view), 2).
+std::vector<std::uint8_t> share_link_payload(const ShareView& view);
+std::string share_link_seal(std::vector<std::uint8_t> payload, int version);
 
 }  // namespace capsnet

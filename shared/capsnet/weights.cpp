@@ -140,7 +140,7 @@ Model model_from_safetensors(const SafeTensors& file, const std::string& source)
                 values = stored_tensor_to_f32(stored, where);
             }
             require_plausible_weights(values, where);
-            std::copy(values.begin(), values.end(), tensor.begin());
+            std::copy(values.begin(), values.end(), tensor.data());  // row-major, the order of the file
         },
         model.params);
     for (const auto& entry : file.tensors)
