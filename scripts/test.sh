@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, fetches MNIST, compiles the CUDA target when nvcc
 # is present (its tests report SKIPPED without a GPU), builds the native (CPU) and WebAssembly targets
-# and runs every test on both (the wasm tests under node). With --native-only or --wasm-only, one target.
-# Build trees: build/cuda, build/cpu and build/wasm. Ends with a "summary: N passed, N failed" line.
+# and runs every test on both (the wasm tests under node, with Emscripten's assertions). Natively it
+# also runs the unit tests for hostile input under ASan + UBSan and each libFuzzer harness for 10 s
+# (the `fuzz` preset, tests/fuzz/fuzz.sh). With --native-only or --wasm-only, one target. Build trees:
+# build/cuda, build/cpu, build/fuzz and build/wasm.
+# Ends with a "summary: N passed, N failed" line.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -40,6 +43,29 @@ if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
   run_ctest --preset cuda -L cuda
 fi
 
+# The hostile-input side (issue 16), natively, in one clang build tree (the `fuzz` preset: ASan, UBSan and
+# libFuzzer's coverage): the unit tests that read files, links and drawings, and the parts of the model
+# they feed, under the sanitizers (the MNIST training tests would take most of an hour there), then
+# every fuzzer for a short fixed time.
+if [[ " ${targets[*]} " == *" cpu "* ]]; then
+  sanitized_tests=(test_safetensors test_idx test_weights test_checkpoint test_share_link test_drawing
+                   test_layers test_capsules test_routing_view test_visualize)
+  echo "=== fuzz: configure and build the fuzzers and ${#sanitized_tests[@]} unit tests with clang, ASan + UBSan ==="
+  start=$(date +%s)
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz -j "$jobs" --target fuzzers "${sanitized_tests[@]}"
+  echo "=== fuzz: built in $(( $(date +%s) - start )) s; the unit tests under the sanitizers ==="
+  run_ctest --preset fuzz -j "$jobs" -R "^($(IFS='|'; echo "${sanitized_tests[*]}"))\$"
+  echo "=== fuzz: every harness for 10 s (tests/fuzz/fuzz.sh) ==="
+  start=$(date +%s)
+  fuzz_status=0
+  tests/fuzz/fuzz.sh --no-build --seconds 10 || fuzz_status=$?
+  echo "=== fuzz: $(( $(date +%s) - start )) s ==="
+  # Counted like a test executable in the summary.
+  if ((fuzz_status == 0)); then echo "100% tests passed, 0 tests failed out of 1" >>"$log";
+  else echo "0% tests passed, 1 tests failed out of 1" >>"$log"; fi
+fi
+
 for preset in "${targets[@]}"; do
   echo "=== $preset: configure and build ==="
   start=$(date +%s)
@@ -54,3 +80,4 @@ failed=$(grep -oE "[0-9]+ tests failed out of" "$log" | awk '{sum += $1} END {pr
 skipped=$(grep -c '\*\*\*Skipped' "$log" || true)
 echo "test executables over all targets:"
 echo "summary: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
+((failed == 0))  # a fuzzer finding (the only failure that does not stop the script at once) fails it too

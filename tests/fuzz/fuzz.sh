@@ -6,7 +6,7 @@
 # hex when a finding is fixed) are replayed first.
 #   tests/fuzz/fuzz.sh [--seconds 15] [--only NAME] [--corpus DIR] [--no-build]
 # --corpus: where the growing corpora live (default build/fuzz/corpus; kept between runs, so a long
-# run continues where the last one stopped). The test command runs it with its default 15 s each.
+# run continues where the last one stopped). The test command runs it for 10 s each.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
