@@ -7,7 +7,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export { read_mnist_test } from '../../web/tools/make_gallery.mjs';
+import { read_mnist_test } from '../../web/tools/make_gallery.mjs';
+
+export { read_mnist_test };
 
 export const repo_root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const chromium_path = '/usr/bin/chromium';
@@ -16,6 +18,33 @@ export const skip_code = 77;  // ctest's SKIP_RETURN_CODE
 // The same default as the C++ tests (tests/mnist_fixture.hpp): $CAPSNET_DATA_DIR, else <repo>/data/mnist.
 export function default_mnist_dir() {
   return process.env.CAPSNET_DATA_DIR || path.join(repo_root, 'data', 'mnist');
+}
+
+// What every browser test checks before it starts: Chromium and playwright-core, the MNIST test set (like
+// the C++ tests: missing data fails with CAPSNET_REQUIRE_DATA=1, as in CI, and skips otherwise) and the
+// site's index.html. Resolves to {mnist}, or to {exit_code} once it has said why, prefixed with `name`.
+export async function browser_test_preflight(name, { data, site }) {
+  const missing = browser_missing_reason();
+  if (missing) {
+    console.log(`${name}: SKIPPED: ${missing}`);
+    return { exit_code: skip_code };
+  }
+  let mnist;
+  try {
+    mnist = await read_mnist_test(data);
+  } catch (error) {
+    if (process.env.CAPSNET_REQUIRE_DATA === '1') {
+      console.log(`${name}: FAILED: ${error.message}`);
+      return { exit_code: 1 };
+    }
+    console.log(`${name}: SKIPPED: MNIST test set not available: ${error.message}`);
+    return { exit_code: skip_code };
+  }
+  if (!existsSync(path.join(site, 'index.html'))) {
+    console.log(`${name}: FAILED: ${site} has no index.html (build the wasm demo site first)`);
+    return { exit_code: 1 };
+  }
+  return { mnist };
 }
 
 // Chromium's own flags; playwright adds --headless, --no-sandbox and a fresh temporary --user-data-dir

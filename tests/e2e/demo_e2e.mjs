@@ -7,12 +7,12 @@
 // phone-sized page; f) screenshots into --out.
 // Exit 0: pass, 1: fail, 77: skipped (no chromium, no playwright-core or no MNIST).
 import fs from 'node:fs';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { startServer } from '../../web/serve.mjs';
 import { first_indices_per_class } from '../../web/tools/make_gallery.mjs';
-import { browser_missing_reason, default_mnist_dir, forward_page_console, launch_chromium, parse_options,
-         read_mnist_test, repo_root, skip_code, wait_demo_ready, wait_frames } from './chromium.mjs';
+import { browser_test_preflight, default_mnist_dir, forward_page_console, launch_chromium, parse_options,
+         repo_root, wait_demo_ready, wait_frames } from './chromium.mjs';
 import { trace_digit, trace_methods } from './trace_digits.mjs';
 
 const usage = 'usage: node tests/e2e/demo_e2e.mjs [--site DIR] [--data DIR] [--digits 30] [--out DIR] ' +
@@ -277,27 +277,9 @@ async function main() {
     return 1;
   }
 
-  const missing = browser_missing_reason();
-  if (missing) {
-    console.log(`demo_e2e: SKIPPED: ${missing}`);
-    return skip_code;
-  }
-  let mnist;
-  try {
-    mnist = await read_mnist_test(options.data);
-  } catch (error) {
-    // Like the C++ tests: CAPSNET_REQUIRE_DATA=1 (CI) turns missing data into a failure.
-    if (process.env.CAPSNET_REQUIRE_DATA === '1') {
-      console.log(`demo_e2e: FAILED: ${error.message}`);
-      return 1;
-    }
-    console.log(`demo_e2e: SKIPPED: MNIST test set not available: ${error.message}`);
-    return skip_code;
-  }
-  if (!existsSync(path.join(options.site, 'index.html'))) {
-    console.log(`demo_e2e: FAILED: ${options.site} has no index.html (build the wasm demo site first)`);
-    return 1;
-  }
+  const preflight = await browser_test_preflight('demo_e2e', options);
+  if (preflight.exit_code !== undefined) return preflight.exit_code;
+  const { mnist } = preflight;
   mkdirSync(options.out, { recursive: true });
 
   const started = Date.now();

@@ -9,11 +9,10 @@
 //    capsule lengths, exactly (the same wasm on the same input and the same number of threads, whose
 //    split never changes a product's sums: shared/capsnet/gemm_parallel.hpp).
 // Exit 0: pass, 1: fail, 77: skipped (no chromium, no playwright-core or no MNIST).
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { startServer } from '../../web/serve.mjs';
-import { browser_missing_reason, default_mnist_dir, forward_page_console, launch_chromium, parse_options,
-         read_mnist_test, repo_root, skip_code, wait_demo_ready } from './chromium.mjs';
+import { browser_test_preflight, default_mnist_dir, forward_page_console, launch_chromium, parse_options,
+         repo_root, wait_demo_ready } from './chromium.mjs';
 
 const usage = 'usage: node tests/e2e/isolation_e2e.mjs [--site DIR] [--data DIR] [--verbose]';
 const max_gemm_threads = 4;  // wasm/demo_app.hpp, demo_max_gemm_threads
@@ -121,26 +120,9 @@ async function main() {
     console.error(`isolation_e2e: error: ${error.message}\n${usage}`);
     return 1;
   }
-  const missing = browser_missing_reason();
-  if (missing) {
-    console.log(`isolation_e2e: SKIPPED: ${missing}`);
-    return skip_code;
-  }
-  let mnist;
-  try {
-    mnist = await read_mnist_test(options.data);
-  } catch (error) {
-    if (process.env.CAPSNET_REQUIRE_DATA === '1') {
-      console.log(`isolation_e2e: FAILED: ${error.message}`);
-      return 1;
-    }
-    console.log(`isolation_e2e: SKIPPED: MNIST test set not available: ${error.message}`);
-    return skip_code;
-  }
-  if (!existsSync(path.join(options.site, 'index.html'))) {
-    console.log(`isolation_e2e: FAILED: ${options.site} has no index.html (build the wasm demo site first)`);
-    return 1;
-  }
+  const preflight = await browser_test_preflight('isolation_e2e', options);
+  if (preflight.exit_code !== undefined) return preflight.exit_code;
+  const { mnist } = preflight;
   let browser;
   try {
     browser = await launch_chromium();

@@ -12,11 +12,11 @@
 // d) the phone-sized layout shows the Routing and Pose lab tabs without error.
 // Screenshots of each into --out. Exit 0: pass, 1: fail, 77: skipped (no chromium, no playwright-core or
 // no MNIST).
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { startServer } from '../../web/serve.mjs';
-import { browser_missing_reason, default_mnist_dir, forward_page_console, launch_chromium, parse_options,
-         read_mnist_test, repo_root, skip_code, wait_demo_ready, wait_frames } from './chromium.mjs';
+import { browser_test_preflight, default_mnist_dir, forward_page_console, launch_chromium, parse_options,
+         repo_root, wait_demo_ready, wait_frames } from './chromium.mjs';
 import { trace_digit } from './trace_digits.mjs';
 
 const usage = 'usage: node tests/e2e/pose_routing_e2e.mjs [--site DIR] [--data DIR] [--digit 4] [--out DIR] [--verbose]';
@@ -501,29 +501,12 @@ async function main() {
     return 1;
   }
 
-  const missing = browser_missing_reason();
-  if (missing) {
-    console.log(`pose_routing_e2e: SKIPPED: ${missing}`);
-    return skip_code;
-  }
-  let mnist;
-  try {
-    mnist = await read_mnist_test(options.data);
-  } catch (error) {
-    if (process.env.CAPSNET_REQUIRE_DATA === '1') {
-      console.log(`pose_routing_e2e: FAILED: ${error.message}`);
-      return 1;
-    }
-    console.log(`pose_routing_e2e: SKIPPED: MNIST test set not available: ${error.message}`);
-    return skip_code;
-  }
+  const preflight = await browser_test_preflight('pose_routing_e2e', options);
+  if (preflight.exit_code !== undefined) return preflight.exit_code;
+  const { mnist } = preflight;
   const index = Number(options.digit);
   if (index >= mnist.labels.length) {
     console.error(`pose_routing_e2e: error: --digit ${index}: the test set has ${mnist.labels.length} digits`);
-    return 1;
-  }
-  if (!existsSync(path.join(options.site, 'index.html'))) {
-    console.log(`pose_routing_e2e: FAILED: ${options.site} has no index.html (build the wasm demo site first)`);
     return 1;
   }
   mkdirSync(options.out, { recursive: true });

@@ -14,8 +14,8 @@ import fs from 'node:fs';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { startServer } from '../../web/serve.mjs';
-import { browser_missing_reason, default_mnist_dir, forward_page_console, launch_chromium, parse_options,
-         read_mnist_test, repo_root, skip_code, wait_demo_ready, wait_frames } from './chromium.mjs';
+import { browser_test_preflight, default_mnist_dir, forward_page_console, launch_chromium, parse_options,
+         repo_root, wait_demo_ready, wait_frames } from './chromium.mjs';
 
 const usage = 'usage: node tests/e2e/teach_e2e.mjs [--site DIR] [--data DIR] [--out DIR] [--steps 40] ' +
               '[--learning-rate R (default: the panel\'s, 1e-4 or 5e-5 with --all-layers)] [--all-layers] [--verbose]';
@@ -126,22 +126,9 @@ async function main() {
     console.log(`teach_e2e: ${error.message}\n${usage}`);
     return 2;
   }
-  const missing = browser_missing_reason();
-  if (missing) {
-    console.log(`teach_e2e: SKIPPED: ${missing}`);
-    return skip_code;
-  }
-  let mnist;
-  try {
-    mnist = await read_mnist_test(options.data);
-  } catch (error) {
-    if (process.env.CAPSNET_REQUIRE_DATA === '1') {
-      console.log(`teach_e2e: FAILED: ${error.message}`);
-      return 1;
-    }
-    console.log(`teach_e2e: SKIPPED: MNIST test set not available: ${error.message}`);
-    return skip_code;
-  }
+  const preflight = await browser_test_preflight('teach_e2e', options);
+  if (preflight.exit_code !== undefined) return preflight.exit_code;
+  const { mnist } = preflight;
   if (!existsSync(path.join(options.site, 'gallery', 'mnist-train-mix.bin'))) {
     console.log(`teach_e2e: FAILED: ${options.site} has no gallery/mnist-train-mix.bin (build the wasm demo site with MNIST)`);
     return 1;
