@@ -2,8 +2,8 @@
 # Runs the libFuzzer harnesses (tests/fuzz/*.cpp) for a fixed time each and reports, per harness,
 # executions, coverage (edges), corpus size and findings; exit 1 when any harness found a crash, a leak,
 # a sanitizer report or a timeout. Builds the `fuzz` preset first (clang 14, ASan + UBSan), which also
-# writes the seed corpora. Regression inputs (tests/fuzz/regressions/<harness>/, committed as text or
-# hex when a finding is fixed) are replayed first.
+# writes the seed corpora. Regression inputs (tests/fuzz/regressions/<harness>/*.hex: the bytes of an input
+# that once failed, as hex text, so nothing binary is committed) are replayed first and must pass.
 #   tests/fuzz/fuzz.sh [--seconds 15] [--only NAME] [--corpus DIR] [--no-build]
 # --corpus: where the growing corpora live (default build/fuzz/corpus; kept between runs, so a long
 # run continues where the last one stopped). The test command runs it for 10 s each.
@@ -47,9 +47,19 @@ for name in "${harnesses[@]}"; do
   log="$findings_dir/$name.log"
   # Replay the regression inputs (each must now pass), then fuzz from the seeds and the kept corpus.
   regressions="$root/tests/fuzz/regressions/$name"
-  if [[ -d $regressions ]] && compgen -G "$regressions/*" >/dev/null; then
-    "$fuzzer" -runs=0 "$regressions"/* >"$findings_dir/$name.regressions.log" 2>&1 ||
-      { echo "fuzz.sh: $name: a regression input fails again (see $findings_dir/$name.regressions.log)"; failed=1; }
+  if compgen -G "$regressions/*.hex" >/dev/null; then
+    replay="$findings_dir/$name.regressions"
+    rm -rf "$replay" && mkdir -p "$replay"
+    for hex in "$regressions"/*.hex; do
+      digits=$(sed 's/#.*//' "$hex" | tr -cd '0-9a-fA-F')  # comments start with #
+      printf '%b' "$(sed 's/../\\x&/g' <<<"$digits")" >"$replay/$(basename "$hex" .hex)"
+    done
+    if "$fuzzer" "$replay"/* >"$replay.log" 2>&1; then
+      echo "fuzz.sh: $name: $(find "$replay" -type f | wc -l) regression input(s) pass"
+    else
+      echo "fuzz.sh: $name: a regression input fails again (see $replay.log)"
+      failed=1
+    fi
   fi
   status=0
   "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
