@@ -179,10 +179,12 @@ TEST_CASE("cli: a NaN loss stops training with a message and leaves the last goo
     if (!capsnet_test::mnist_available()) return;
     const std::string dir = scratch("diverge");
     REQUIRE(train_command(tiny_run(dir, {"--epochs", "1", "--stop-after-steps", "1"})) == 0);
-    // Poison one weight: the next forward pass gives a NaN loss, as a diverging run would.
+    // Poison one first moment of Adam: the next update throws that weight to ~1e33, and the forward pass
+    // after it overflows into a NaN loss, as a diverging run would. (A NaN weight itself no longer gets
+    // this far: the model loader rejects it, tests/test_weights.cpp.)
     const std::string path = dir + "/checkpoint.safetensors";
     Checkpoint checkpoint = checkpoint_load(path);
-    checkpoint.model.params.conv1_weight(0, 0, 4, 4) = std::nanf("");
+    checkpoint.adam.first_moment.conv1_weight(0, 0, 4, 4) = 1e30f;
     checkpoint_save(path, checkpoint);
     const std::vector<std::uint8_t> before = read_whole_file(path);
     CHECK(train_command(tiny_run(dir, {"--resume"})) == 1);
