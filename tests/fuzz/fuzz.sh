@@ -4,17 +4,20 @@
 # a sanitizer report or a timeout. Builds the `fuzz` preset first (clang 14, ASan + UBSan), which also
 # writes the seed corpora. Regression inputs (tests/fuzz/regressions/<harness>/*.hex: the bytes of an input
 # that once failed, as hex text, so nothing binary is committed) are replayed first and must pass.
-#   tests/fuzz/fuzz.sh [--seconds 15] [--only NAME] [--corpus DIR] [--no-build]
+#   tests/fuzz/fuzz.sh [--seconds 15] [--seed N] [--only NAME] [--corpus DIR] [--no-build]
 # --corpus: where the growing corpora live (default build/fuzz/corpus; kept between runs, so a long
-# run continues where the last one stopped). The test command runs it for 10 s each.
+# run continues where the last one stopped). --seed: libFuzzer's random seed (default 0: a new one each
+# run); the test command runs it for 10 s each with --seed 1, so on a fresh clone it mutates the same way
+# every time (a finding there is a bug, not luck).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
-seconds=15 only="" corpus="$root/build/fuzz/corpus" build=1
-usage="usage: $0 [--seconds N] [--only NAME] [--corpus DIR] [--no-build]"
+seconds=15 seed=0 only="" corpus="$root/build/fuzz/corpus" build=1
+usage="usage: $0 [--seconds N] [--seed N] [--only NAME] [--corpus DIR] [--no-build]"
 while (($#)); do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
+    --seed) seed=$2; shift 2 ;;
     --only) only=$2; shift 2 ;;
     --corpus) corpus=$2; shift 2 ;;
     --no-build) build=0; shift ;;
@@ -23,6 +26,7 @@ while (($#)); do
   esac
 done
 [[ $seconds =~ ^[0-9]+$ ]] && ((seconds > 0)) || { echo "fuzz.sh: --seconds must be a positive integer" >&2; exit 2; }
+[[ $seed =~ ^[0-9]+$ ]] || { echo "fuzz.sh: --seed must be a non-negative integer" >&2; exit 2; }
 command -v clang++-14 >/dev/null || { echo "fuzz.sh: clang++-14 is missing (scripts/install_deps.sh installs it)" >&2; exit 1; }
 
 if ((build)); then
@@ -62,7 +66,7 @@ for name in "${harnesses[@]}"; do
     fi
   fi
   status=0
-  "$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  "$fuzzer" -max_total_time="$seconds" -seed="$seed" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$findings_dir/$name-" "$work" "$bin/seeds/$name" >"$log" 2>&1 || status=$?
   executions=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
   rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
