@@ -24,7 +24,6 @@
 #include <nlohmann/json.hpp>
 
 #include "capsnet/gemm.hpp"
-#include "capsnet/gemm_parallel.hpp"
 #include "capsnet/idx.hpp"
 #include "capsnet/profile.hpp"
 #include "capsnet/visualize.hpp"
@@ -169,12 +168,11 @@ int main(int argc, char* argv[]) {
         std::fprintf(stderr, "demo_timing: unknown --gemm '%s' (openblas or xsimd)\n", backend.c_str());
         return 2;
     } else if (threads > 1) {
-        if (threads > 4) {  // the pool of workers the wasm build starts with (bench/CMakeLists.txt)
-            std::fprintf(stderr, "demo_timing: --threads is at most 4 with xsimd\n");
+        if (threads > demo_max_gemm_threads) {  // the wasm build's pool of workers (bench/CMakeLists.txt)
+            std::fprintf(stderr, "demo_timing: --threads is at most %d with xsimd\n", demo_max_gemm_threads);
             return 2;
         }
-        gemm_parallel_set_threads(threads);  // the demo's setting (wasm/demo_main.cpp)
-        gemm_set_backend(gemm_parallel_backend());
+        demo_use_gemm_threads(threads);  // as the page runs its GEMMs
     }
 
     try {

@@ -42,11 +42,6 @@ FineTuneOptions teach_fine_tune_options(bool all_layers, int steps, double learn
 // where tests/e2e/teach_e2e.mjs --all-layers measured 1e-4 costing 1.2 points on the 500 MNIST test
 // digits (99.0 -> 97.8%) and 5e-5 none (99.0 -> 99.0%), the personal sevens learnt either way.
 double teach_default_learning_rate(bool all_layers);
-// The page's GEMMs run on up to this many threads, one per core (wasm/demo_main.cpp): the main thread
-// and workers of the pool that -sPTHREAD_POOL_SIZE=3 starts with the page (a thread beyond that pool
-// could not start while the main thread waits for it). The every-layer fine-tuning step is three large
-// convolution products that split evenly: 1.4-1.6x faster on 2 cores in Chromium (bench/README.md).
-constexpr int demo_max_gemm_threads = 4;
 constexpr int teach_max_examples = 48;  // the personal set (its thumbnails fit the panel; ~50 KB stored)
 constexpr double teach_frame_budget_ms = 25;  // the Teach panel's work per frame: the page stays near 30 frames a second
 constexpr int demo_teach_tab = share_view_tabs;  // view_tab_ of the Teach panel, after the panels a link can show

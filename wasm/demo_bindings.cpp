@@ -194,8 +194,7 @@ EMSCRIPTEN_KEEPALIVE double demo_frame_count() {
 // The threads the page's GEMMs run on, clamped to 1..demo_max_gemm_threads (for the benchmark's side by
 // side); returns the count now in use. Between frames nothing runs on the pool, so it can be replaced.
 EMSCRIPTEN_KEEPALIVE int demo_set_gemm_threads(int threads) {
-    capsnet::gemm_parallel_set_threads(std::clamp(threads, 1, capsnet::demo_max_gemm_threads));
-    return capsnet::gemm_parallel_threads();
+    return capsnet::demo_use_gemm_threads(threads);
 }
 
 EMSCRIPTEN_KEEPALIVE int demo_gemm_threads() { return capsnet::gemm_parallel_threads(); }

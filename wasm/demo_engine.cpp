@@ -6,10 +6,17 @@
 #include <xtensor/xview.hpp>
 
 #include "capsnet/drawing.hpp"
+#include "capsnet/gemm_parallel.hpp"
 #include "capsnet/safetensors.hpp"
 #include "capsnet/visualize.hpp"
 
 namespace capsnet {
+
+int demo_use_gemm_threads(int requested) {
+    gemm_parallel_set_threads(std::clamp(requested, 1, demo_max_gemm_threads));
+    gemm_set_backend(gemm_parallel_backend());
+    return gemm_parallel_threads();
+}
 
 std::vector<GalleryDigit> gallery_parse(const std::vector<std::uint8_t>& bytes) {
     constexpr std::size_t header = 8, record = 1 + demo_image_pixels;

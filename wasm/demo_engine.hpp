@@ -16,6 +16,16 @@
 
 namespace capsnet {
 
+// The demo's GEMMs run on up to this many threads, one per core (wasm/demo_main.cpp): the main thread
+// and workers of the pool that -sPTHREAD_POOL_SIZE=3 starts with the page (a thread beyond that pool
+// could not start while the main thread waits for it). The every-layer fine-tuning step is three large
+// convolution products that split evenly: 1.4-1.6x faster on 2 cores in Chromium (bench/README.md).
+constexpr int demo_max_gemm_threads = 4;
+// Runs every GEMM through gemm_parallel on `requested` threads clamped to 1..demo_max_gemm_threads and
+// returns the count in use: the page at start (one per core), its benchmark hook and bench/demo_timing.
+// Like gemm_set_backend, only while no GEMM is running.
+int demo_use_gemm_threads(int requested);
+
 constexpr int demo_image_side = 28;
 constexpr int demo_image_pixels = demo_image_side * demo_image_side;
 using DemoImage = std::array<std::uint8_t, demo_image_pixels>;  // what the network sees: bytes / 255, like MNIST

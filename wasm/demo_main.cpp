@@ -6,7 +6,6 @@
 #include <GLES3/gl3.h>
 #include <emscripten/html5.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -16,7 +15,6 @@
 #include <backends/imgui_impl_opengl3.h>
 #include <imgui.h>
 
-#include "capsnet/gemm_parallel.hpp"
 #include "demo_app.hpp"
 #include "main_loop.hpp"
 
@@ -71,9 +69,7 @@ void frame() {
 capsnet::DemoApp* demo_app_instance() { return app.get(); }
 
 int main() {
-    const int cores = static_cast<int>(std::thread::hardware_concurrency());
-    capsnet::gemm_parallel_set_threads(std::clamp(cores, 1, capsnet::demo_max_gemm_threads));
-    capsnet::gemm_set_backend(capsnet::gemm_parallel_backend());
+    capsnet::demo_use_gemm_threads(static_cast<int>(std::thread::hardware_concurrency()));  // one per core
 
     if (!glfwInit()) {
         std::fprintf(stderr, "capsnet demo: glfwInit failed\n");
