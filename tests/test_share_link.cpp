@@ -20,18 +20,16 @@
 #include "capsnet/visualize.hpp"
 #include "mnist_fixture.hpp"
 #include "share_link.hpp"
+#include "share_view_compare.hpp"
 
 using namespace capsnet;
+using capsnet_test::float_bits;
+using capsnet_test::same_pose;
+using capsnet_test::same_view;
 using Catch::Contains;
 using Catch::StartsWith;
 
 namespace {
-
-std::uint32_t float_bits(float value) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    return bits;
-}
 
 // The pose fields in link order, with share_link.hpp's ranges and stored steps per unit.
 struct PoseFieldSpec {
@@ -54,23 +52,6 @@ const PoseFieldSpec pose_specs[] = {
     {"translate_y", &AffineTransform::translate_y, share_link_pose_translate_min, share_link_pose_translate_max, 1000,
      0.0f},
 };
-
-bool same_pose(const AffineTransform& a, const AffineTransform& b) {
-    bool same = true;
-    for (const PoseFieldSpec& field : pose_specs) same = same && float_bits(a.*field.member) == float_bits(b.*field.member);
-    return same;
-}
-
-bool same_view(const ShareView& a, const ShareView& b) {
-    bool same = a.model_id == b.model_id && a.input == b.input && a.selected_capsule == b.selected_capsule &&
-                float_bits(a.sweep_low) == float_bits(b.sweep_low) &&
-                float_bits(a.sweep_high) == float_bits(b.sweep_high) &&
-                float_bits(a.sweep_step) == float_bits(b.sweep_step) && a.capsule_edited == b.capsule_edited;
-    for (std::size_t d = 0; d < a.capsule.size(); ++d) same = same && float_bits(a.capsule[d]) == float_bits(b.capsule[d]);
-    return same && a.view_tab == b.view_tab && a.routing_iteration == b.routing_iteration &&
-           a.routing_logits == b.routing_logits && same_pose(a.pose, b.pose) && a.pose_refit == b.pose_refit &&
-           a.pose_sweep == b.pose_sweep && a.fine_tuned == b.fine_tuned;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // The format, rewritten from share_link.hpp's description

@@ -11,28 +11,11 @@
 #include <cstring>
 #include <string>
 
+#include "../share_view_compare.hpp"
 #include "share_link.hpp"
 
 using namespace capsnet;
-
-namespace {
-
-bool same_view(const ShareView& a, const ShareView& b) {
-    const auto bits = [](float x) { std::uint32_t u; std::memcpy(&u, &x, sizeof u); return u; };
-    bool same = a.model_id == b.model_id && a.input == b.input && a.selected_capsule == b.selected_capsule &&
-                bits(a.sweep_low) == bits(b.sweep_low) && bits(a.sweep_high) == bits(b.sweep_high) &&
-                bits(a.sweep_step) == bits(b.sweep_step) && a.capsule_edited == b.capsule_edited &&
-                a.view_tab == b.view_tab && a.routing_iteration == b.routing_iteration &&
-                a.routing_logits == b.routing_logits && a.pose_refit == b.pose_refit && a.pose_sweep == b.pose_sweep &&
-                a.fine_tuned == b.fine_tuned && bits(a.pose.rotation_degrees) == bits(b.pose.rotation_degrees) &&
-                bits(a.pose.scale) == bits(b.pose.scale) && bits(a.pose.shear) == bits(b.pose.shear) &&
-                bits(a.pose.translate_x) == bits(b.pose.translate_x) && bits(a.pose.translate_y) == bits(b.pose.translate_y);
-    if (a.capsule_edited)
-        for (int d = 0; d < 16; ++d) same = same && bits(a.capsule[d]) == bits(b.capsule[d]);
-    return same;
-}
-
-}  // namespace
+using capsnet_test::same_view;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
 #ifdef CAPSNET_FUZZ_SEALED
