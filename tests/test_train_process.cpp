@@ -12,20 +12,22 @@
 
 #include <xtensor/xmath.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "capsnet/checkpoint.hpp"
 #include "cpu/cpu_backend.hpp"
 #include "mnist_fixture.hpp"
+#include "spawn_process.hpp"
 #include "training_run_compare.hpp"
 
 using namespace capsnet;
 namespace fs = std::filesystem;
 
 namespace {
+
+using capsnet_test::spawn;
+using capsnet_test::wait_exit_code;
 
 std::vector<std::string> tiny_run(const std::string& save, bool resume) {
     std::vector<std::string> args = {CAPSNET_BINARY, "train", "--data", capsnet_test::mnist_directory(), "--save", save,
@@ -35,31 +37,6 @@ std::vector<std::string> tiny_run(const std::string& save, bool resume) {
                                      "--checkpoint-minutes", "0.000001"};
     if (resume) args.push_back("--resume");
     return args;
-}
-
-// Starts the program with stdout/stderr to a log file; returns its pid.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        std::vector<char*> argv;
-        for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-        argv.push_back(nullptr);
-        execv(argv[0], argv.data());
-        _exit(127);
-    }
-    return pid;
-}
-
-int wait_exit_code(pid_t pid) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
 double relative_error_norm(const Parameters<float>& a, const Parameters<float>& b) {

@@ -1,6 +1,8 @@
 // --device parsing and the choice of backend.
 #include "backend/training_backend.hpp"
 
+#include <algorithm>
+
 #include "cpu/cpu_backend.hpp"
 #ifdef CAPSNET_HAS_CUDA
 #include "cuda_backend.hpp"
@@ -25,7 +27,8 @@ int cuda_index(const std::string& device) {
 
 }  // namespace
 
-std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads, GpuMatmul matmul) {
+std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads, GpuMatmul matmul,
+                                                       int gpu_choice) {
     const int index = cuda_index(device);
     if (device != "cpu" && device != "auto" && index < 0)
         throw Error("--device: unknown device '" + device + "' (use cpu, cuda, cuda:N or auto)");
@@ -37,16 +40,22 @@ std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device
 #ifdef CAPSNET_HAS_CUDA
     const bool tf32 = matmul == GpuMatmul::tf32;
     const cuda::DeviceList gpus = cuda::list_devices();
+    auto chosen_gpu = [&] {
+        const std::size_t n = gpus.devices.size();
+        return gpus.devices[static_cast<std::size_t>(std::max(0, gpu_choice)) % n].index;
+    };
     if (device == "auto") {
         if (gpus.devices.empty()) return cpu_backend();
-        return make_cuda_backend(gpus.devices.front().index, tf32);
+        return make_cuda_backend(chosen_gpu(), tf32);
     }
     if (gpus.devices.empty()) throw Error("--device " + device + ": no CUDA device is usable: " + gpus.error);
+    if (device == "cuda") return make_cuda_backend(chosen_gpu(), tf32);
     // cuda:N is the runtime's device N, which must be one list_devices found usable.
     for (const cuda::DeviceInfo& gpu : gpus.devices)
         if (gpu.index == index) return make_cuda_backend(index, tf32);
     throw Error("--device " + device + ": this machine has " + std::to_string(gpus.devices.size()) + " CUDA device(s)");
 #else
+    (void)gpu_choice;
     if (device == "auto") return cpu_backend();
     throw Error("--device " + device + ": this build has no CUDA support (configure with the 'cuda' preset); use --device cpu");
 #endif

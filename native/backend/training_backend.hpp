@@ -4,6 +4,8 @@
 // (parameters(), adam_state()) to checkpoint or evaluate on the host.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +38,13 @@ public:
     virtual const Config& config() const = 0;
     virtual const Parameters<float>& parameters() = 0;
     virtual const AdamState<float>& adam_state() = 0;
+
+    // A run over several processes (native/distributed): from now on every train_step hands `combine` the
+    // gradient of this process's images, flat, in a layout that every process of the run shares; combine
+    // replaces it, in place, with the gradient of the whole batch, which the optimiser then applies. The
+    // gradient handed over is the mean over this process's images (its shards already summed).
+    using GradientCombiner = std::function<void(float* gradient, std::size_t count)>;
+    virtual void combine_gradients_with(GradientCombiner combine) = 0;
 };
 
 // How the CUDA backend's cuBLAS products round. float32: what the CPU computes (the default, and what
@@ -46,10 +55,12 @@ enum class GpuMatmul { float32, tf32 };
 
 // Where to train, as the --device option spells it: "cpu", "cuda", "cuda:N" or "auto" (CUDA when this
 // build has it and a GPU is present, else the CPU). `threads` applies to the CPU (0: every core),
-// `matmul` to a CUDA device (asking for tf32 on the CPU is an error, not silently ignored).
+// `matmul` to a CUDA device (asking for tf32 on the CPU is an error, not silently ignored). "cuda" and
+// "auto" take the machine's usable GPU number `gpu_choice` (modulo their count): 0, the first, for one
+// process; the process's rank among those on its machine in a run over several (one GPU each).
 // Throws Error for an unknown name, or for a CUDA device this build or machine cannot provide.
 std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads,
-                                                       GpuMatmul matmul = GpuMatmul::float32);
+                                                       GpuMatmul matmul = GpuMatmul::float32, int gpu_choice = 0);
 
 
 }  // namespace capsnet

@@ -45,6 +45,11 @@ ArgParser& ArgParser::example(const std::string& line) {
     return *this;
 }
 
+ArgParser& ArgParser::note(const std::string& paragraph) {
+    notes_.push_back(paragraph);
+    return *this;
+}
+
 const ArgParser::Option* ArgParser::find(const std::string& name) const {
     for (const Option& option : options_)
         if (option.name == name) return &option;
@@ -111,6 +116,21 @@ std::string ArgParser::help() const {
         out << "\n";
     }
     out << "  -h, --help                show this help\n";
+    for (const std::string& paragraph : notes_) {
+        // Wrapped at 100 columns, indented like the options.
+        out << "\n ";
+        std::istringstream words(paragraph);
+        std::size_t column = 1;
+        for (std::string word; words >> word;) {
+            if (column + 1 + word.size() > 100) {
+                out << "\n ";
+                column = 1;
+            }
+            out << ' ' << word;
+            column += 1 + word.size();
+        }
+        out << "\n";
+    }
     if (!examples_.empty()) {
         out << "\nexamples:\n";
         for (const std::string& line : examples_) out << "  " << line << "\n";

@@ -40,6 +40,7 @@ public:
                       const std::string& help);
     ArgParser& flag(const std::string& name, const std::string& help);
     ArgParser& example(const std::string& line);
+    ArgParser& note(const std::string& paragraph);  // shown after the options, wrapped
 
     // Throws UsageError for unknown options (suggesting the closest known one), missing values, repeated
     // options, flags given a value, and positional arguments.
@@ -55,7 +56,7 @@ private:
     const Option* find(const std::string& name) const;
     std::string command_, summary_;
     std::vector<Option> options_;
-    std::vector<std::string> examples_;
+    std::vector<std::string> examples_, notes_;
 };
 
 }  // namespace capsnet::cli

@@ -7,6 +7,12 @@
 
 namespace capsnet::cli {
 
+namespace {
+bool progress_bars_shown = true;
+}
+
+void set_progress_bars_shown(bool shown) { progress_bars_shown = shown; }
+
 std::string format_duration(double seconds) {
     if (!std::isfinite(seconds) || seconds < 0) return "?";
     const long long s = std::llround(seconds);
@@ -46,6 +52,7 @@ void ProgressBar::finish(const std::string& details) {
 }
 
 void ProgressBar::draw(bool final_line, const std::string& details) {
+    if (!progress_bars_shown) return;
     const double fraction = std::min(1.0, double(done_) / double(total_));
     const double speed = rate();
     const double eta = speed > 0 ? double(total_ - done_) / speed : NAN;

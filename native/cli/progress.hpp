@@ -27,6 +27,10 @@ private:
     bool terminal_;
 };
 
+// Off: no progress bar of this process draws anything (the ranks other than 0 of a run over several
+// processes, which train and score in step with rank 0: one set of bars is enough).
+void set_progress_bars_shown(bool shown);
+
 // "4m05s", "1h02m", "37s".
 std::string format_duration(double seconds);
 

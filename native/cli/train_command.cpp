@@ -2,7 +2,9 @@
 // a checkpoint at every epoch end, every --checkpoint-minutes and on Ctrl-C / SIGTERM (each written to a
 // temp file and renamed, so kill -9 at any moment leaves the previous one intact); --resume continuing
 // bit for bit; a validation split held out of the training set for picking the best epoch; and a stop
-// with a clear message, keeping the last good checkpoint, when the loss stops being finite.
+// with a clear message, keeping the last good checkpoint, when the loss stops being finite. Under mpirun,
+// the processes train one model data-parallel (distributed/data_parallel_backend.hpp): every rank runs
+// this loop in step, rank 0 alone reads the run's files and writes them.
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -10,8 +12,12 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "backend/training_backend.hpp"
+#include "capsnet/safetensors.hpp"
+#include "distributed/communicator.hpp"
+#include "distributed/data_parallel_backend.hpp"
 #include "capsnet/batch.hpp"
 #include "capsnet/checkpoint.hpp"
 #include "cli/args.hpp"
@@ -32,6 +38,18 @@ volatile std::sig_atomic_t stop_requested = 0;
 void request_stop(int signal) {
     stop_requested = 1;
     std::signal(signal, SIG_DFL);
+}
+
+// Why this invocation stops now: the codes every rank compares (the largest wins) to stop together.
+enum StopCode : int { keep_going = 0, stop_after_minutes_reached = 1, stop_after_steps_reached = 2, interrupted = 3 };
+
+const char* stop_message(int code) {
+    switch (code) {
+        case interrupted: return "interrupted";
+        case stop_after_steps_reached: return "stopped (--stop-after-steps)";
+        case stop_after_minutes_reached: return "stopped (--stop-after-minutes)";
+        default: return nullptr;
+    }
 }
 
 // Random streams of a run: each epoch's shuffle and each batch's shifts have their own, derived from the
@@ -75,6 +93,14 @@ ArgParser train_parser() {
         .example("capsnet train --preset paper --device cuda --save runs/paper")
         .example("capsnet train --init-from web/model/capsnet-seed-i8.safetensors --lr 0.0005 --save runs/warm")
         .example("capsnet train --init-from web/model/capsnet-seed-i8.safetensors --train-only head --epochs 1 --save runs/head");
+    if (distributed_training_built())
+        parser.example("mpirun -np 4 capsnet train --threads 1 --save runs/mpi   # 4 processes, each 1/4 of every batch");
+    parser.note(distributed_training_built()
+                    ? "Over several processes or machines: mpirun -np N capsnet train ... trains one model, each process on "
+                      "1/N of every batch (the same global --batch-size), the gradients summed in a fixed order before each "
+                      "step. Rank 0 reads and writes the --save folder; every rank reads --data. With --device cuda each "
+                      "process takes its machine's next GPU. --resume works with any number of processes."
+                    : std::string("Over several processes (mpirun -np N): ") + distributed_training_how_to_build + ".");
     return parser;
 }
 
@@ -151,37 +177,47 @@ void check_resume_matches(const Config& requested, const DataPlan& requested_dat
         same("train-limit", requested_data.train_images, checkpoint.data.train_images);
 }
 
-}  // namespace
+// A file's safetensors, read by rank 0 and handed to every rank of a run over processes (the others need
+// not see the file: the --save folder may be on rank 0's machine only).
+SafeTensors read_on_rank0(const std::string& path, Communicator* world) {
+    std::vector<std::uint8_t> bytes;
+    if (!world || world->rank() == 0) bytes = read_whole_file(path);
+    if (world) world->broadcast(bytes, 0);
+    return safetensors_parse(bytes.data(), bytes.size(), path);
+}
 
-int train_command(const std::vector<std::string>& arguments) {
-    // --stop-after-minutes counts from here: a caller with a time budget (bench/gpu.sh) bounds the whole
-    // invocation, data loading included.
-    const auto invocation_start = std::chrono::steady_clock::now();
-    const ArgParser parser = train_parser();
-    const ParsedArgs args = parser.parse(arguments);
-    if (args.help) {
-        std::fputs(parser.help().c_str(), stdout);
-        return 0;
-    }
+// Every rank of a run over processes trains every step, so each must get a share of every batch.
+void check_batches_split_over(const Communicator& world, std::size_t batch_size, std::size_t train_count) {
+    const std::size_t ranks = static_cast<std::size_t>(world.ranks()), last = train_count % batch_size;
+    if (batch_size < ranks)
+        throw UsageError("--batch-size " + std::to_string(batch_size) + " is smaller than the " + std::to_string(ranks) +
+                         " processes: each trains on a share of every batch, at least one image");
+    if (last > 0 && last < ranks)
+        throw UsageError("--batch-size " + std::to_string(batch_size) + " over " + std::to_string(train_count) +
+                         " training images leaves a last batch of " + std::to_string(last) + " images in each epoch, too few for " +
+                         std::to_string(ranks) + " processes (each needs one): change --batch-size or --train-limit");
+}
+
+// One invocation of `capsnet train`; `world` is the run over processes this one is part of, or null.
+int train(const ParsedArgs& args, Communicator* world, std::chrono::steady_clock::time_point invocation_start) {
+    const bool rank0 = !world || world->rank() == 0;  // reads and writes the --save folder
     const bool resume = args.flag("resume");
     const std::string save_dir = args.text("save");
     const Paths paths = paths_in(save_dir);
 
     // Settings from the command line, on top of the preset (or, when resuming, the checkpoint's).
     Checkpoint checkpoint;
-    if (resume) {
-        if (!fs::exists(paths.checkpoint))
-            throw Error(paths.checkpoint + ": no checkpoint to resume (train without --resume first, or check --save)");
-        checkpoint = checkpoint_load(paths.checkpoint);
-    } else if (fs::exists(paths.checkpoint)) {
+    if (rank0 && resume && !fs::exists(paths.checkpoint))
+        throw Error(paths.checkpoint + ": no checkpoint to resume (train without --resume first, or check --save)");
+    if (rank0 && !resume && fs::exists(paths.checkpoint))
         throw UsageError(paths.checkpoint + " already exists: add --resume to continue that run, or choose another --save folder");
-    }
+    if (resume) checkpoint = checkpoint_from_safetensors(read_on_rank0(paths.checkpoint, world), paths.checkpoint);
     // --init-from: the weights of a model file, its preset unless --preset names one (which must match).
     const std::string init_from = args.text("init-from");
     Model initial;
     if (!init_from.empty()) {
         if (resume) throw UsageError("--init-from starts a new run; --resume continues one from its checkpoint (use one of them)");
-        initial = model_load(init_from);
+        initial = model_from_safetensors(read_on_rank0(init_from, world), init_from);
         if (args.given("preset") && preset_from_name(args.text("preset")) != initial.config.preset)
             throw UsageError("--init-from " + init_from + " holds a " + preset_name(initial.config.preset) +
                              " model but --preset is " + args.text("preset"));
@@ -233,32 +269,37 @@ int train_command(const std::vector<std::string>& arguments) {
         if (args.given("epochs")) checkpoint.progress.epochs = epochs;
         config = checkpoint.model.config;
         data = checkpoint.data;
-        trim_log(paths.log, checkpoint.progress.epoch);
+        if (rank0) trim_log(paths.log, checkpoint.progress.epoch);
     } else {
         std::error_code ec;
-        fs::create_directories(save_dir, ec);
-        if (ec || !fs::is_directory(save_dir)) throw Error(save_dir + ": cannot create the output folder (" + ec.message() + ")");
+        if (rank0) fs::create_directories(save_dir, ec);
+        if (rank0 && (ec || !fs::is_directory(save_dir)))
+            throw Error(save_dir + ": cannot create the output folder (" + ec.message() + ")");
         Rng init_rng(derived_seed(data.seed, init_stream));
         checkpoint.model.config = config;
         checkpoint.model.params = init_from.empty() ? parameters_init<float>(config, init_rng) : initial.params;
         checkpoint.adam = adam_init<float>(config);
         checkpoint.data = data;
         checkpoint.progress.epochs = epochs;
-        fs::remove(paths.log);
+        if (rank0) fs::remove(paths.log);
     }
     TrainingProgress& progress = checkpoint.progress;
 
-    std::unique_ptr<TrainingBackend> backend =
-        make_training_backend(device, threads, args.flag("tf32") ? GpuMatmul::tf32 : GpuMatmul::float32);
+    const std::size_t batch_size = static_cast<std::size_t>(config.batch_size);
+    const std::size_t train_count = static_cast<std::size_t>(data.train_images);
+    if (world) check_batches_split_over(*world, batch_size, train_count);
+
+    std::unique_ptr<TrainingBackend> backend = make_training_backend(
+        device, threads, args.flag("tf32") ? GpuMatmul::tf32 : GpuMatmul::float32, world ? world->rank_on_node() : 0);
+    if (world) backend = std::make_unique<DataParallelBackend>(std::move(backend), *world);
     backend->load(config, checkpoint.model.params, checkpoint.adam);
     auto save_checkpoint = [&] {
+        if (!rank0) return;
         checkpoint.model.params = backend->parameters();
         checkpoint.adam = backend->adam_state();
         checkpoint_save(paths.checkpoint, checkpoint);
     };
 
-    const std::size_t batch_size = static_cast<std::size_t>(config.batch_size);
-    const std::size_t train_count = static_cast<std::size_t>(data.train_images);
     const std::int64_t steps_per_epoch = static_cast<std::int64_t>((train_count + batch_size - 1) / batch_size);
     std::printf("capsnet train: preset %s, %zu parameters, %s\n", preset_name(config.preset),
                 parameter_count(checkpoint.model.params), backend->description().c_str());
@@ -285,15 +326,18 @@ int train_command(const std::vector<std::string>& arguments) {
     } restore_signals;
 
     std::int64_t steps_this_run = 0;
-    // Why this invocation ends now, or nullptr to go on: a signal, or one of the --stop-after limits.
-    auto stop_reason = [&]() -> const char* {
-        if (stop_requested) return "interrupted";
-        if (stop_after_steps > 0 && steps_this_run >= stop_after_steps) return "stopped (--stop-after-steps)";
+    // Why this invocation ends now (a signal, or one of the --stop-after limits), or keep_going.
+    auto stop_code = [&]() -> int {
+        if (stop_requested) return interrupted;
+        if (stop_after_steps > 0 && steps_this_run >= stop_after_steps) return stop_after_steps_reached;
         if (stop_after_minutes > 0 &&
             std::chrono::steady_clock::now() - invocation_start >= std::chrono::duration<double>(60 * stop_after_minutes))
-            return "stopped (--stop-after-minutes)";
-        return nullptr;
+            return stop_after_minutes_reached;
+        return keep_going;
     };
+    // The ranks of a run over processes act on the same stop and checkpoint together: the largest code
+    // of any rank (a signal may reach one rank only, and their clocks differ).
+    auto agreed = [&](int code) { return world ? world->max(code) : code; };
     auto last_checkpoint = std::chrono::steady_clock::now();
     Tensor<float, 4> images;
     std::vector<int> labels;
@@ -324,7 +368,8 @@ int train_command(const std::vector<std::string>& arguments) {
             const StepReport report = backend->train_step(learning_rate, images, labels);
             if (!std::isfinite(report.margin_loss) || !std::isfinite(report.reconstruction_loss)) {
                 bar.finish();
-                std::fprintf(stderr,
+                if (rank0)  // every rank sees the same report, and stops here with it
+                    std::fprintf(stderr,
                              "capsnet train: training diverged: the loss became %s at epoch %d, step %lld (learning rate "
                              "%g).\n  Nothing since the last checkpoint was saved; %s holds the last good state%s.\n  Try a lower --lr, "
                              "then --resume, or start over.\n",
@@ -348,10 +393,13 @@ int train_command(const std::vector<std::string>& arguments) {
             last_details = details;
 
             const bool end_of_epoch = progress.step_in_epoch == steps_per_epoch;
-            const char* stop = stop_reason();
-            const bool timer = checkpoint_minutes > 0 && std::chrono::steady_clock::now() - last_checkpoint >
-                                                             std::chrono::duration<double>(60 * checkpoint_minutes);
             if (end_of_epoch) break;  // the epoch-end checkpoint below covers a stop here too
+            const bool timer_due = checkpoint_minutes > 0 && std::chrono::steady_clock::now() - last_checkpoint >
+                                                                 std::chrono::duration<double>(60 * checkpoint_minutes);
+            // code * 2 + timer: the largest carries the most urgent stop, or else any rank's due timer.
+            const int agreement = agreed(stop_code() * 2 + (timer_due ? 1 : 0));
+            const char* stop = stop_message(agreement / 2);
+            const bool timer = agreement % 2 == 1;
             if (stop || timer) {
                 account_time();
                 save_checkpoint();
@@ -363,7 +411,7 @@ int train_command(const std::vector<std::string>& arguments) {
                             "capsnet train --save %s --resume\n",
                             stop, epoch + 1, static_cast<long long>(progress.step_in_epoch),
                             static_cast<long long>(steps_per_epoch), paths.checkpoint.c_str(), save_dir.c_str());
-                return stop_requested ? 130 : 0;
+                return agreement / 2 == interrupted ? 130 : 0;
             }
         }
         account_time();
@@ -385,9 +433,10 @@ int train_command(const std::vector<std::string>& arguments) {
                 score_model(*backend, test_split, 0, static_cast<std::size_t>(data.test_images), eval_batch, "  test").accuracy();
 
         const bool best = validation_accuracy > progress.best_validation_accuracy;
-        Model latest{config, backend->parameters()};
+        Model latest;
+        if (rank0) latest = Model{config, backend->parameters()};
         if (best) {
-            model_save(paths.best, latest);
+            if (rank0) model_save(paths.best, latest);
             progress.best_validation_accuracy = validation_accuracy;
             progress.best_epoch = epoch;
         }
@@ -395,9 +444,11 @@ int train_command(const std::vector<std::string>& arguments) {
         std::snprintf(row, sizeof row, "%d,%.9g,%.9g,%.9g,%.9g,%.6f,%.6f,%.6f,%.3f,%.2f", epoch + 1, learning_rate, margin,
                       reconstruction, margin + reconstruction, train_accuracy, validation_accuracy, test_accuracy,
                       epoch_seconds, rate);
-        append_log(paths.log, row);
-        write_run_curves(save_dir);
-        model_save(paths.model, latest);
+        if (rank0) {
+            append_log(paths.log, row);
+            write_run_curves(save_dir);
+            model_save(paths.model, latest);
+        }
         progress.epoch = epoch + 1;
         progress.step_in_epoch = 0;
         progress.margin_loss_sum = progress.reconstruction_loss_sum = 0;
@@ -411,11 +462,12 @@ int train_command(const std::vector<std::string>& arguments) {
                     percent(validation_accuracy).c_str(), percent(test_accuracy).c_str(), learning_rate, rate,
                     best ? "  [best so far]" : "");
         std::fflush(stdout);
-        if (const char* stop = stop_reason()) {
+        const int code = agreed(stop_code());
+        if (const char* stop = stop_message(code)) {
             std::printf("capsnet train: %s after epoch %d; checkpoint saved to %s.\n  Continue with: capsnet train --save %s "
                         "--resume\n",
                         stop, epoch + 1, paths.checkpoint.c_str(), save_dir.c_str());
-            return stop_requested ? 130 : 0;
+            return code == interrupted ? 130 : 0;
         }
     }
     std::printf("capsnet train: done, %d epochs. Latest weights: %s", progress.epochs, paths.model.c_str());
@@ -424,6 +476,45 @@ int train_command(const std::vector<std::string>& arguments) {
                     progress.best_epoch + 1, paths.best.c_str());
     std::printf("\n");
     return 0;
+}
+
+}  // namespace
+
+int train_command(const std::vector<std::string>& arguments) {
+    // --stop-after-minutes counts from here: a caller with a time budget (bench/gpu.sh) bounds the whole
+    // invocation, data loading included.
+    const auto invocation_start = std::chrono::steady_clock::now();
+    const ArgParser parser = train_parser();
+    const ParsedArgs args = parser.parse(arguments);
+    if (args.help) {
+        std::fputs(parser.help().c_str(), stdout);
+        return 0;
+    }
+    Communicator* const world = distributed_world();
+    if (!world) return train(args, nullptr, invocation_start);
+
+    // Rank 0 speaks for the run; the others print only their own errors.
+    if (world->rank() != 0) {
+        set_progress_bars_shown(false);
+        if (!std::freopen("/dev/null", "w", stdout)) std::fclose(stdout);
+    }
+    // A rank that fails alone would leave the others waiting in the next exchange: its error ends them
+    // all (mpirun reports which rank). Rank 0 says what went wrong, as a single process would.
+    try {
+        return train(args, world, invocation_start);
+    } catch (const std::exception& error) {
+        const bool usage = dynamic_cast<const UsageError*>(&error) != nullptr;
+        if (world->rank() == 0)
+            std::fprintf(stderr, "capsnet train: error: %s\n%s", error.what(),
+                         usage ? "Run 'capsnet train --help' for the options.\n" : "");
+        else if (!usage)
+            std::fprintf(stderr, "capsnet train (rank %d of %d): error: %s\n", world->rank(), world->ranks(), error.what());
+        std::fflush(stderr);
+        // A mistake in the options stops every rank at once: let rank 0's message out before ending the run.
+        if (world->rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+        world->abort(usage ? 2 : 1);
+    }
+    return 1;  // not reached: abort() ends the process
 }
 
 }  // namespace capsnet::cli

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 
+#include "backend/shards.hpp"
 #include "capsnet/gemm.hpp"
 #include "cpu/gemm_openblas.hpp"
 
@@ -15,12 +16,6 @@ namespace {
 
 int resolved_threads(int threads) {
     return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
-// [first, last) of part k when `total` things are split into `parts` nearly equal contiguous ranges.
-std::pair<std::size_t, std::size_t> part_range(std::size_t total, int parts, int k) {
-    const std::size_t n = static_cast<std::size_t>(parts);
-    return {total * static_cast<std::size_t>(k) / n, total * static_cast<std::size_t>(k + 1) / n};
 }
 
 // Images [first, last) of a batch into `shard`, reusing its storage.
@@ -81,7 +76,7 @@ StepReport CpuBackend::train_step(double learning_rate, const Tensor<float, 4>& 
     for (int k = 0; k < shards; ++k) {
         const auto [first, last] = part_range(batch, shards, k);
         const double weight = double(last - first) / double(batch);
-        weights[k] = static_cast<float>(weight);
+        weights[k] = shard_weight(last - first, batch);
         report.margin_loss += weight * losses[k].margin;
         report.reconstruction_loss += weight * losses[k].reconstruction;
         report.correct += correct[k];
@@ -118,31 +113,58 @@ void CpuBackend::update_parameters(double learning_rate, const std::vector<float
 
     adam_.step += 1;
     const AdamStep<float> step = adam_step<float>(config_, learning_rate, adam_.step);
-    // Every thread sums the shards' gradients and updates the parameters over its own slice of all the
-    // parameters, a chunk at a time so the sum is still in L1 when Adam reads it. Each element is
-    // summed in shard order whatever the timing: the same thread count gives the same bits.
-    pool_.run(threads_, [&](int k) {
-        const StageRecording recording(k == 0 ? stage_times_ : nullptr);  // the calling thread
-        StageTimer timer(Stage::adam);
+    // Every thread works on its own slice of all the parameters, a chunk at a time so that a summed
+    // chunk is still in L1 when Adam reads it. fn(slot, at, global, n): n floats at offset `at` of
+    // `slot`, which are floats [global, global + n) of all the trainable parameters.
+    constexpr std::size_t chunk = 2048;
+    auto for_each_chunk_of_slice = [&](int k, auto&& fn) {
         const auto [first, last] = part_range(total, threads_, k);
-        constexpr std::size_t chunk = 2048;
-        float summed[chunk];
         std::size_t offset = 0;
         for (const ParameterSlot& slot : slots) {
             const std::size_t begin = std::max(first, offset), end = std::min(last, offset + slot.size);
-            for (std::size_t i = begin; i < end; i += chunk) {
-                const std::size_t n = std::min(chunk, end - i), at = i - offset;
+            for (std::size_t i = begin; i < end; i += chunk) fn(slot, i - offset, i, std::min(chunk, end - i));
+            offset += slot.size;
+        }
+    };
+    // Each element is summed in shard order whatever the timing: the same thread count gives the same bits.
+    auto sum_shards = [&](const ParameterSlot& slot, std::size_t at, float* sum, std::size_t n) {
+        weighted_gradient_start(sum, shard_weights[0], slot.shard_grads[0] + at, n);
+        for (int s = 1; s < shards; ++s) weighted_gradient_add(sum, shard_weights[s], slot.shard_grads[s] + at, n);
+    };
+
+    if (!combine_) {
+        pool_.run(threads_, [&](int k) {
+            const StageRecording recording(k == 0 ? stage_times_ : nullptr);  // the calling thread
+            StageTimer timer(Stage::adam);
+            float summed[chunk];
+            for_each_chunk_of_slice(k, [&](const ParameterSlot& slot, std::size_t at, std::size_t, std::size_t n) {
                 const float* grad = slot.shard_grads[0] + at;
                 if (shards > 1) {
-                    for (std::size_t j = 0; j < n; ++j) summed[j] = shard_weights[0] * grad[j];
-                    for (int s = 1; s < shards; ++s)
-                        for (std::size_t j = 0; j < n; ++j) summed[j] += shard_weights[s] * slot.shard_grads[s][at + j];
+                    sum_shards(slot, at, summed, n);
                     grad = summed;
                 }
                 adam_update_slice(step, grad, slot.value + at, slot.first_moment + at, slot.second_moment + at, n);
-            }
-            offset += slot.size;
-        }
+            });
+        });
+        return;
+    }
+    // Over several processes: this process's gradient, flat, goes to the combiner, which returns the
+    // whole batch's; then Adam, over the same slices.
+    combined_gradient_.resize(total);
+    float* flat = combined_gradient_.data();
+    pool_.run(threads_, [&](int k) {
+        for_each_chunk_of_slice(k, [&](const ParameterSlot& slot, std::size_t at, std::size_t global, std::size_t n) {
+            if (shards > 1) sum_shards(slot, at, flat + global, n);
+            else std::copy_n(slot.shard_grads[0] + at, n, flat + global);
+        });
+    });
+    combine_(flat, total);
+    pool_.run(threads_, [&](int k) {
+        const StageRecording recording(k == 0 ? stage_times_ : nullptr);
+        StageTimer timer(Stage::adam);
+        for_each_chunk_of_slice(k, [&](const ParameterSlot& slot, std::size_t at, std::size_t global, std::size_t n) {
+            adam_update_slice(step, flat + global, slot.value + at, slot.first_moment + at, slot.second_moment + at, n);
+        });
     });
 }
 

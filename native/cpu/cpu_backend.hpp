@@ -28,6 +28,7 @@ public:
     const Config& config() const override { return config_; }
     const Parameters<float>& parameters() override { return params_; }
     const AdamState<float>& adam_state() override { return adam_; }
+    void combine_gradients_with(GradientCombiner combine) override { combine_ = std::move(combine); }
     int threads() const { return threads_; }
     // From now on every train_step adds the seconds of its stages to *times (nullptr: stop). Stages that
     // the threads run side by side count the mean over the threads.
@@ -58,6 +59,8 @@ private:
     AdamState<float> adam_;
     std::vector<Shard> shards_;  // one per thread
     StageTimes* stage_times_ = nullptr;
+    GradientCombiner combine_;               // set in a run over several processes
+    std::vector<float> combined_gradient_;  // its flat gradient
 };
 
 }  // namespace capsnet

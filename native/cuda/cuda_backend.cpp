@@ -110,6 +110,7 @@ public:
     const Config& config() const override { return config_; }
     const Parameters<float>& parameters() override;
     const AdamState<float>& adam_state() override;
+    void combine_gradients_with(GradientCombiner combine) override { combine_ = std::move(combine); }
 
 private:
     void select_device() const { CAPSNET_CUDA_CHECK(cudaSetDevice(ctx_.device())); }
@@ -123,6 +124,7 @@ private:
     void forward(int batch, bool decoder);
     void backward(int batch);
     void download_flat(const DeviceBuffer<float>& flat, Parameters<float>& out);
+    void combine_gradients();
 
     const float* param(std::size_t offset) const { return params_.data() + offset; }
     float* grad(std::size_t offset) { return grads_.data() + offset; }
@@ -162,6 +164,10 @@ private:
     // Page-locked staging for the per-step transfers.
     PinnedBuffer<float> pinned_images_, pinned_lengths_, pinned_losses_;
     PinnedBuffer<int> pinned_labels_, pinned_predicted_;
+
+    // A run over several processes: the flat gradient goes through host memory to the combiner.
+    GradientCombiner combine_;
+    PinnedBuffer<float> pinned_gradient_;
 };
 
 void CudaBackend::load(const Config& config, const Parameters<float>& params, const AdamState<float>& adam) {
@@ -407,6 +413,7 @@ StepReport CudaBackend::train_step(double learning_rate, const Tensor<float, 4>&
 
     grads_.zero(stream);
     backward(batch);
+    if (combine_) combine_gradients();
 
     const std::int64_t step = adam_step_ + 1;  // adam.cpp increments before the update
     for (const auto& [offset, size] : adam_ranges_)
@@ -418,7 +425,7 @@ StepReport CudaBackend::train_step(double learning_rate, const Tensor<float, 4>&
                                        stream));
     CAPSNET_CUDA_CHECK(cudaMemcpyAsync(pinned_predicted_.data(), predicted_.data(), std::size_t(batch) * sizeof(int),
                                        cudaMemcpyDeviceToHost, stream));
-    ctx_.synchronize();  // the step's only synchronisation
+    ctx_.synchronize();  // the step's only synchronisation (a run over several processes adds combine_gradients')
     adam_step_ = step;
 
     StepReport report;
@@ -426,6 +433,21 @@ StepReport CudaBackend::train_step(double learning_rate, const Tensor<float, 4>&
     report.reconstruction_loss = pinned_losses_.data()[1];
     for (int b = 0; b < batch; ++b) report.correct += pinned_predicted_.data()[b] == labels[static_cast<std::size_t>(b)];
     return report;
+}
+
+// Through host buffers, which any MPI takes (a CUDA-aware one could read grads_ in place). The whole flat
+// buffer travels, padding and frozen tensors too: one contiguous copy each way, and every process of the
+// run has the same layout.
+void CudaBackend::combine_gradients() {
+    const cudaStream_t stream = ctx_.stream();
+    ctx_.synchronize();  // the stream is idle: pinned_gradient_ may grow
+    pinned_gradient_.reserve(flat_size_);
+    CAPSNET_CUDA_CHECK(cudaMemcpyAsync(pinned_gradient_.data(), grads_.data(), flat_size_ * sizeof(float),
+                                       cudaMemcpyDeviceToHost, stream));
+    ctx_.synchronize();
+    combine_(pinned_gradient_.data(), flat_size_);
+    CAPSNET_CUDA_CHECK(cudaMemcpyAsync(grads_.data(), pinned_gradient_.data(), flat_size_ * sizeof(float),
+                                       cudaMemcpyHostToDevice, stream));
 }
 
 Tensor<float, 2> CudaBackend::capsule_lengths(const Tensor<float, 4>& images) {
