@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev                      # safetensors headers
   libstb-dev                              # image writing
   libopenblas-dev                         # native GEMM
+  libopenmpi-dev openmpi-bin              # training over processes (mpirun -np N capsnet train; test_mpi_train)
   emscripten binaryen wabt                # the wasm build and its inspection tools
   dpkg-dev                                # dpkg-source: unpacks Dear ImGui's Debian source (fetch_imgui_source.sh)
   clang-14 libclang-rt-14-dev             # libFuzzer and the sanitizer runtimes (tests/fuzz/fuzz.sh)
