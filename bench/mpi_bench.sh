@@ -30,10 +30,10 @@ data=${CAPSNET_DATA_DIR:-data/mnist}
 
 # One epoch of `steps` batches, no validation or test scoring: the log's images/s is the training rate
 # (the epoch's training time, start-up and data loading excluded).
-train_rate() {  # name, launcher and options...
-  local name=$1; shift
+train_rate() {  # name, threads, the command that starts capsnet (the program, or mpirun ... program)
+  local name=$1 threads=$2; shift 2
   rm -rf "$out/$name"
-  "$@" train --data "$data" --save "$out/$name" --train-limit $((batch * steps)) --batch-size "$batch" --epochs 1 \
+  "$@" train --threads "$threads" --data "$data" --save "$out/$name" --train-limit $((batch * steps)) --batch-size "$batch" --epochs 1 \
     --validation 0 --test-limit 0 --checkpoint-minutes 0 >"$out/$name.log" 2>&1 ||
     { echo "mpi_bench: $name failed, see $out/$name.log" >&2; exit 1; }
   tail -1 "$out/$name/log.csv" | awk -F, '{print $10}'
@@ -45,9 +45,9 @@ configs=("1x1" "1x$ranks" "${ranks}x1")
 for ((r = 1; r <= repeats; r++)); do
   for config in "${configs[@]}"; do
     case $config in
-      1x1) rate=$(train_rate "$config" build/cpu/capsnet --threads 1) ;;
-      "1x$ranks") rate=$(train_rate "$config" build/cpu/capsnet --threads "$ranks") ;;
-      *) rate=$(train_rate "$config" "${mpirun[@]}" build/cpu/capsnet --threads 1) ;;
+      1x1) rate=$(train_rate "$config" 1 build/cpu/capsnet) ;;
+      "1x$ranks") rate=$(train_rate "$config" "$ranks" build/cpu/capsnet) ;;
+      *) rate=$(train_rate "$config" 1 "${mpirun[@]}" build/cpu/capsnet) ;;
     esac
     awk -v a="$rate" -v b="${best[$config]:-0}" 'BEGIN {exit !(a > b)}' && best[$config]=$rate
   done
