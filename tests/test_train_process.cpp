@@ -107,8 +107,16 @@ TEST_CASE("train process: Ctrl-C (SIGINT) saves a mid-epoch checkpoint and exits
     args.insert(args.end(), {"--train-limit", "640"});
     args.erase(args.begin() + 6, args.begin() + 8);  // drop the first --train-limit 64 (replaced above)
     const pid_t pid = spawn(args, root + "/run.log");
-    // Wait for the first step to be under way (~0.2 s each), then interrupt.
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    // Wait for the first step's progress line (the handler is installed by then, however slow the
+    // start on a busy machine), then interrupt.
+    bool stepped = false;
+    for (int tries = 0; tries < 1200 && !stepped; ++tries) {  // up to 120 s
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::ifstream log(root + "/run.log");
+        const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+        stepped = text.find("epoch 1/2 [") != std::string::npos;
+    }
+    REQUIRE(stepped);
     REQUIRE(kill(pid, SIGINT) == 0);
     CHECK(wait_exit_code(pid) == 130);
     const Checkpoint checkpoint = checkpoint_load(root + "/run/checkpoint.safetensors");
