@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <utility>
 
+#include "capsnet/common.hpp"
+
 namespace capsnet {
 
 // [first, last) of part k when `total` things are split into `parts` nearly equal contiguous ranges.
@@ -19,6 +21,9 @@ inline std::pair<std::size_t, std::size_t> part_range(std::size_t total, int par
 inline float shard_weight(std::size_t shard, std::size_t batch) {
     return static_cast<float>(double(shard) / double(batch));
 }
+
+// Images [first, last) of a batch into `shard`, reusing its storage.
+void copy_batch_images(const Tensor<float, 4>& images, std::size_t first, std::size_t last, Tensor<float, 4>& shard);
 
 // sum = weight * grad, then sum += weight * grad for each further shard, in shard order: a weighted sum
 // over shards is these two calls and nothing else. Out of line, so every caller gets the same

@@ -18,14 +18,6 @@ int resolved_threads(int threads) {
     return threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-// Images [first, last) of a batch into `shard`, reusing its storage.
-void copy_shard(const Tensor<float, 4>& images, std::size_t first, std::size_t last, Tensor<float, 4>& shard) {
-    const std::size_t per_image = images.size() / images.shape(0);
-    const std::array<std::size_t, 4> shape{last - first, images.shape(1), images.shape(2), images.shape(3)};
-    if (shard.shape() != shape) shard.resize(shape);
-    std::copy_n(images.data() + first * per_image, (last - first) * per_image, shard.data());
-}
-
 }  // namespace
 
 CpuBackend::CpuBackend(int threads) : threads_(resolved_threads(threads)), pool_(threads_) {
@@ -62,7 +54,7 @@ StepReport CpuBackend::train_step(double learning_rate, const Tensor<float, 4>& 
         const StageRecording recording(stage_times_ ? &shard.times : nullptr);
         const auto [first, last] = part_range(batch, shards, k);
         shard.labels.assign(labels.begin() + first, labels.begin() + last);
-        const Tensor<float, 4>& input = shards == 1 ? images : (copy_shard(images, first, last, shard.images), shard.images);
+        const Tensor<float, 4>& input = shards == 1 ? images : (copy_batch_images(images, first, last, shard.images), shard.images);
         TrainWorkspace<float>& ws = shard.workspace;
         model_forward(config_, params_, input, mask, shard.labels, ws.state);
         losses[k] = model_loss(config_, ws.state, shard.labels);
@@ -177,7 +169,7 @@ Tensor<float, 2> CpuBackend::capsule_lengths(const Tensor<float, 4>& images) {
         Shard& shard = shards_[static_cast<std::size_t>(k)];
         const auto [first, last] = part_range(batch, shards, k);
         ForwardState<float>& state = shard.workspace.state;
-        const Tensor<float, 4>& input = shards == 1 ? images : (copy_shard(images, first, last, shard.images), shard.images);
+        const Tensor<float, 4>& input = shards == 1 ? images : (copy_batch_images(images, first, last, shard.images), shard.images);
         model_forward(config_, params_, input, DecoderMask::none, {}, state);
         std::copy(state.lengths.begin(), state.lengths.end(), lengths.data() + first * digit_classes);
     });

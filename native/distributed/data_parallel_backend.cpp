@@ -7,18 +7,6 @@
 
 namespace capsnet {
 
-namespace {
-
-// Images [first, last) of a batch into `share`, reusing its storage.
-void copy_images(const Tensor<float, 4>& images, std::size_t first, std::size_t last, Tensor<float, 4>& share) {
-    const std::size_t per_image = images.size() / std::max<std::size_t>(1, images.shape(0));
-    const std::array<std::size_t, 4> shape{last - first, images.shape(1), images.shape(2), images.shape(3)};
-    if (share.shape() != shape) share.resize(shape);
-    std::copy_n(images.data() + first * per_image, (last - first) * per_image, share.data());
-}
-
-}  // namespace
-
 DataParallelBackend::DataParallelBackend(std::unique_ptr<TrainingBackend> local, Communicator& world)
     : local_(std::move(local)), world_(world) {}
 
@@ -39,7 +27,7 @@ StepReport DataParallelBackend::train_step(double learning_rate, const Tensor<fl
                     " labels) cannot give each of the " + std::to_string(ranks) + " processes a share");
     const auto [first, last] = part_range(batch, ranks, world_.rank());
     share_weight_ = shard_weight(last - first, batch);
-    copy_images(images, first, last, share_images_);
+    copy_batch_images(images, first, last, share_images_);
     share_labels_.assign(labels.begin() + static_cast<std::ptrdiff_t>(first), labels.begin() + static_cast<std::ptrdiff_t>(last));
     const StepReport mine = local_->train_step(learning_rate, share_images_, share_labels_);
 
@@ -62,7 +50,7 @@ Tensor<float, 2> DataParallelBackend::capsule_lengths(const Tensor<float, 4>& im
     Tensor<float, 2> lengths = xt::zeros<float>({batch, std::size_t(digit_classes)});
     const auto [first, last] = part_range(batch, world_.ranks(), world_.rank());
     if (last > first) {  // a small last batch may leave a rank nothing to score; it still shares
-        copy_images(images, first, last, share_images_);
+        copy_batch_images(images, first, last, share_images_);
         const Tensor<float, 2> mine = local_->capsule_lengths(share_images_);
         std::copy(mine.begin(), mine.end(), lengths.data() + first * digit_classes);
     }
