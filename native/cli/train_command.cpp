@@ -5,6 +5,7 @@
 // with a clear message, keeping the last good checkpoint, when the loss stops being finite. Under mpirun,
 // the processes train one model data-parallel (distributed/data_parallel_backend.hpp): every rank runs
 // this loop in step, rank 0 alone reads the run's files and writes them.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -74,7 +75,7 @@ ArgParser train_parser() {
         .flag("no-reconstruct", "train without the decoder (margin loss only)")
         .option("seed", "N", "1", "random seed: initialisation, shuffling, shifts")
         .option("device", "DEV", "auto", "cpu, cuda, cuda:N or auto (a GPU when this build has CUDA and one is present)")
-        .option("threads", "N", "0", "CPU threads (0: all cores)")
+        .option("threads", "N", "0", "CPU threads (0: all cores; under mpirun, the cores shared by the machine's processes)")
         .flag("tf32", "on a GPU, let cuBLAS use TF32 tensor-core products (faster; the default is float32)")
         .option("save", "DIR", "saved_model", "output folder")
         .flag("resume", "continue the run in --save from its checkpoint")
@@ -244,7 +245,10 @@ int train(const ParsedArgs& args, Communicator* world, std::chrono::steady_clock
         }
     }
     const int epochs = static_cast<int>(args.integer("epochs", 1, 100000));
-    const int threads = static_cast<int>(args.integer("threads", 0, 1024));
+    int threads = static_cast<int>(args.integer("threads", 0, 1024));
+    // --threads 0 means all cores: shared by the ranks on this machine, not all of them to each.
+    if (world && threads == 0)
+        threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / world->ranks_on_node());
     const double checkpoint_minutes = args.number("checkpoint-minutes", 0, 1e6);
     const std::int64_t stop_after_steps = args.integer("stop-after-steps", 0, 1LL << 40);
     const double stop_after_minutes = args.number("stop-after-minutes", 0, 1e7);

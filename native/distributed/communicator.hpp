@@ -17,6 +17,7 @@ public:
     virtual int rank() const = 0;          // 0 .. ranks() - 1; rank 0 writes the run's files
     virtual int ranks() const = 0;
     virtual int rank_on_node() const = 0;  // among the ranks on this machine: which GPU is this rank's
+    virtual int ranks_on_node() const = 0;  // how many ranks share this machine (and its cores)
     virtual std::string description() const = 0;  // e.g. "2 processes (Open MPI 4.1.4)"
 
     // Every rank passes its n floats and a weight; on return, `data` holds sum_r weight_r * data_r on

@@ -42,6 +42,7 @@ public:
         MPI_Comm node;
         check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "MPI_Comm_split_type");
         MPI_Comm_rank(node, &rank_on_node_);
+        MPI_Comm_size(node, &ranks_on_node_);
         MPI_Comm_free(&node);
         char version[MPI_MAX_LIBRARY_VERSION_STRING];
         int length = 0;
@@ -54,6 +55,7 @@ public:
     int rank() const override { return rank_; }
     int ranks() const override { return ranks_; }
     int rank_on_node() const override { return rank_on_node_; }
+    int ranks_on_node() const override { return ranks_on_node_; }
     std::string description() const override { return std::to_string(ranks_) + " processes (" + library_ + ")"; }
 
     void weighted_sum(float* data, std::size_t n, float weight) override {
@@ -121,7 +123,7 @@ public:
     }
 
 private:
-    int rank_ = 0, ranks_ = 1, rank_on_node_ = 0;
+    int rank_ = 0, ranks_ = 1, rank_on_node_ = 0, ranks_on_node_ = 1;
     std::string library_;
     std::vector<float> received_;  // weighted_sum's parts of every rank, kept between steps
 };
