@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The CapsNet of docs/design.md in plain PyTorch: a yardstick for our C++ core.
+"""The CapsNet of docs/model-contract.md in plain PyTorch: a yardstick for our C++ core.
 
 train-speed times full training steps (forward, loss, backward, Adam) of a preset and prints one JSON line,
 on the CPU or (--device cuda) a GPU; gpu-floor measures the GPU's float32 matrix-product throughput and the
@@ -83,7 +83,7 @@ def routing(u_hat, iterations, stop_gradient=False):
 
 
 class CapsNet(nn.Module):
-    # Attribute names give exactly the state_dict keys of design.md: conv1.*, primary.*, digit.*,
+    # Attribute names give exactly the state_dict keys of docs/model-contract.md: conv1.*, primary.*, digit.*,
     # decoder.{0,1,2}.* (ReLU/Sigmoid are applied functionally so they do not shift the indices).
     def __init__(self, config):
         super().__init__()

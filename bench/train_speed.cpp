@@ -26,7 +26,7 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }
 
 // Floating-point operations per training image of each stage (a multiply-add is 2), from the layer
-// shapes of design.md. Elementwise work (activations, squash, softmax, Adam) is not counted.
+// shapes of docs/model-contract.md. Elementwise work (activations, squash, softmax, Adam) is not counted.
 StageTimes flops_per_image(const Config& config) {
     const double conv1 = 2.0 * conv1_channels * conv1_side * conv1_side * conv_kernel * conv_kernel;
     const double conv2 = 2.0 * primary_channels * primary_grid * conv1_channels * conv_kernel * conv_kernel;

@@ -49,7 +49,7 @@ TEST_CASE("model files round trip bit for bit, both presets", "[weights]") {
     }
 }
 
-TEST_CASE("model files carry the names, shapes and metadata of design.md", "[weights]") {
+TEST_CASE("model files carry the names, shapes and metadata of docs/model-contract.md", "[weights]") {
     const SafeTensors file = model_to_safetensors(random_model(Preset::seed, 8));
     CHECK(file.metadata.at("preset") == "seed");
     CHECK(file.metadata.at("routing_iterations") == "2");

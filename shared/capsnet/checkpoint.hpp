@@ -2,7 +2,7 @@
 // both Adam moments and the step count, and the run's position (epoch, batch within the epoch) and
 // bookkeeping, in one safetensors file. The random streams are derived from (seed, epoch, step) (see
 // derived_seed), so the position is all the generator state there is. The parameters keep their
-// design.md names, so PyTorch can still read the weights out of a checkpoint.
+// docs/model-contract.md names, so PyTorch can still read the weights out of a checkpoint.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Model files: Config + Parameters <-> safetensors, with the names, shapes and metadata of design.md, so
+// Model files: Config + Parameters <-> safetensors, with the names, shapes and metadata of docs/model-contract.md, so
 // `safetensors.torch.load_file` reads the same file in PyTorch. Loading validates everything: a wrong
 // shape, a missing or unexpected tensor, or bad metadata is an Error naming the file and the tensor.
 #pragma once
