@@ -28,7 +28,7 @@ Tensor<double, 4> random_images(std::size_t count, Rng& rng) {
 
 }  // namespace
 
-TEST_CASE("parameter counts match design.md", "[model]") {
+TEST_CASE("parameter counts match docs/model-contract.md", "[model]") {
     Rng rng(1);
     CHECK(parameter_count(parameters_zeros<float>(config_for_preset(Preset::seed))) == 6787088u);
     CHECK(parameter_count(parameters_zeros<float>(config_for_preset(Preset::paper))) == 8215568u);
@@ -42,6 +42,42 @@ TEST_CASE("parameter counts match design.md", "[model]") {
     CHECK(capsnet_test::shape_is(paper.digit_weight, {1152, 10, 16, 8}));
     CHECK(paper.digit_bias.size() == 0u);
     CHECK(xt::amax(xt::abs(paper.digit_weight))() <= 0.02f);  // truncated at 2 sigma = 0.02
+}
+
+TEST_CASE("the preset alone decides whether digit.bias exists; copies keep it", "[model]") {
+    Rng rng(3);
+    const Config seed_config = config_for_preset(Preset::seed), paper_config = config_for_preset(Preset::paper);
+    CHECK(has_digit_bias(seed_config));
+    CHECK_FALSE(has_digit_bias(paper_config));
+    const Parameters<float> seed = parameters_init<float>(seed_config, rng);
+
+    // Copying a seed model into a fresh (empty) Parameters copies digit.bias too.
+    Parameters<float> copy;
+    std::vector<std::string> copied;
+    visit_parameters([&](const char* name, auto& dst, const auto& src) { dst = src; copied.push_back(name); }, copy, seed);
+    CHECK(copied.size() == 12u);
+    const bool bias_copied = copy.digit_bias == seed.digit_bias;
+    CHECK(bias_copied);
+    CHECK(parameters_cast<double>(seed).digit_bias.shape() == seed.digit_bias.shape());
+
+    // A model whose tensors disagree with its preset is refused, not silently run without (or with) a bias.
+    const Tensor<float, 4> images = xt::zeros<float>({std::size_t(1), std::size_t(1), std::size_t(28), std::size_t(28)});
+    ForwardState<float> state;
+    Parameters<float> no_bias = seed;
+    no_bias.digit_bias = Tensor<float, 3>();
+    CHECK_THROWS_WITH(model_forward(seed_config, no_bias, images, DecoderMask::none, {}, state),
+                      Catch::Contains("seed preset needs digit.bias"));
+    Parameters<float> stray = parameters_init<float>(paper_config, rng);
+    stray.digit_bias = seed.digit_bias;
+    CHECK_THROWS_WITH(model_forward(paper_config, stray, images, DecoderMask::none, {}, state),
+                      Catch::Contains("paper preset has no digit.bias"));
+    // Gradients shaped for another preset are refused too.
+    model_forward(seed_config, seed, images, DecoderMask::none, {}, state);
+    Parameters<float> grads = parameters_zeros<float>(seed_config);
+    grads.digit_bias = Tensor<float, 3>();
+    BackwardState<float> workspace;
+    CHECK_THROWS_WITH(model_backward_accumulate(seed_config, seed, state, {0}, 1.0f, grads, workspace),
+                      Catch::Contains("do not have the parameters' shapes"));
 }
 
 TEST_CASE("whole-model loss gradients match finite differences", "[model][gradient]") {

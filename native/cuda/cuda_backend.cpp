@@ -85,7 +85,7 @@ std::size_t layout_parameters(const Parameters<float>& shapes, ParameterOffsets&
     return total;
 }
 
-// Per-sample sizes of the activations (design.md's shapes).
+// Per-sample sizes of the activations (the shapes of docs/model-contract.md).
 constexpr std::size_t conv1_out_size = std::size_t(conv1_channels) * conv1_side * conv1_side;  // 256x20x20
 constexpr std::size_t primary_out_size = std::size_t(primary_channels) * primary_grid;        // 256x6x6
 constexpr std::size_t capsules_size = std::size_t(primary_capsules) * primary_dims;           // 1152x8
@@ -201,9 +201,8 @@ void CudaBackend::load(const Config& config, const Parameters<float>& params, co
     first_moment_.resize(flat_size_);
     second_moment_.resize(flat_size_);
 
-    // The staging vector is zero-filled, so the padding between tensors is uploaded as zeros. `shapes` is
-    // visited first because visit_parameters asks its first argument whether digit.bias exists: a stray
-    // digit.bias handed in with the paper preset is ignored rather than written over conv1.
+    // The staging vector is zero-filled, so the padding between tensors is uploaded as zeros. (A stray
+    // digit.bias handed in with the paper preset was refused by the shape check above.)
     auto upload_flat = [&](const Parameters<float>& source, DeviceBuffer<float>& flat) {
         host_flat_.assign(flat_size_, 0.0f);
         visit_parameters(
@@ -221,15 +220,10 @@ void CudaBackend::load(const Config& config, const Parameters<float>& params, co
     grads_.zero(ctx_.stream());
     adam_step_ = adam.step;
 
-    // The mirrors take the preset's shapes (download_flat writes values only) and the given values.
-    auto mirror = [&shapes](const Parameters<float>& source) {
-        Parameters<float> copy = source;
-        copy.digit_bias = shapes.digit_bias.size() > 0 ? source.digit_bias : shapes.digit_bias;
-        return copy;
-    };
-    host_params_ = mirror(params);
-    host_adam_.first_moment = mirror(adam.first_moment);
-    host_adam_.second_moment = mirror(adam.second_moment);
+    // The mirrors (download_flat writes values only) have the preset's shapes: checked above.
+    host_params_ = params;
+    host_adam_.first_moment = adam.first_moment;
+    host_adam_.second_moment = adam.second_moment;
     host_adam_.step = adam.step;
     host_params_current_ = host_adam_current_ = true;
     loaded_ = true;
@@ -303,8 +297,8 @@ void CudaBackend::upload_batch(const Tensor<float, 4>& images, const std::vector
 void CudaBackend::forward(int batch, bool decoder) {
     const GpuContext& ctx = ctx_;
     const ParameterOffsets& o = offsets_;
-    const bool shared = config_.shared_digit_weights;
-    const int matrices = shared ? primary_types : primary_capsules;
+    const int matrices = config_.shared_digit_weights ? primary_types : primary_capsules;
+    const bool digit_bias = has_digit_bias(config_);
     const std::size_t n = static_cast<std::size_t>(batch);
 
     cuda::conv2d_forward(ctx, images_.data(), batch, 1, image_side, image_side, param(o.conv1_weight),
@@ -316,7 +310,7 @@ void CudaBackend::forward(int batch, bool decoder) {
     cuda::primary_capsules_forward(ctx, primary_out_.data(), batch, primary_types, primary_dims, primary_grid,
                                    config_.squash_primary, primary_raw_.data(), primary_capsules_.data());
     cuda::predictions_forward(ctx, primary_capsules_.data(), batch, primary_capsules, primary_dims,
-                              param(o.digit_weight), shared ? param(o.digit_bias) : nullptr, matrices, digit_classes,
+                              param(o.digit_weight), digit_bias ? param(o.digit_bias) : nullptr, matrices, digit_classes,
                               digit_dims, u_hat_.data());
     cuda::routing_forward(ctx, u_hat_.data(), batch, primary_capsules, digit_classes, digit_dims,
                           config_.routing_iterations, routing_, v_.data());
@@ -341,8 +335,8 @@ void CudaBackend::forward(int batch, bool decoder) {
 void CudaBackend::backward(int batch) {
     const GpuContext& ctx = ctx_;
     const ParameterOffsets& o = offsets_;
-    const bool shared = config_.shared_digit_weights;
-    const int matrices = shared ? primary_types : primary_capsules;
+    const int matrices = config_.shared_digit_weights ? primary_types : primary_capsules;
+    const bool digit_bias = has_digit_bias(config_);
     const std::size_t n = static_cast<std::size_t>(batch);
 
     if (config_.reconstruct) {
@@ -371,7 +365,7 @@ void CudaBackend::backward(int batch) {
                            u_hat_grad_.data());
     cuda::predictions_backward(ctx, primary_capsules_.data(), batch, primary_capsules, primary_dims,
                                param(o.digit_weight), matrices, digit_classes, digit_dims, u_hat_grad_.data(),
-                               grad(o.digit_weight), shared ? grad(o.digit_bias) : nullptr, capsules_grad_.data());
+                               grad(o.digit_weight), digit_bias ? grad(o.digit_bias) : nullptr, capsules_grad_.data());
     if (!(trains.conv1 || trains.primary)) return;
     cuda::primary_capsules_backward(ctx, primary_raw_.data(), batch, primary_types, primary_dims, primary_grid,
                                     config_.squash_primary, capsules_grad_.data(), primary_out_grad_.data());

@@ -1,4 +1,4 @@
-// Model and training hyper-parameters, and the two named presets of design.md:
+// Model and training hyper-parameters, and the two named presets of docs/model-contract.md:
 // `paper` (Sabour et al. 2017 as written) and `seed` (the Chainer implementation the project follows).
 // Every saved model records its Config as safetensors metadata, so a file is self-describing.
 #pragma once
@@ -88,6 +88,10 @@ struct Config {
 };
 
 Config config_for_preset(Preset preset);
+
+// The one rule for the digit capsules' bias: the seed's per-type 1x1 convolutions carry one, the
+// paper's per-capsule W has none. Parameters, the CPU model and the CUDA kernels all ask this.
+inline bool has_digit_bias(const Config& config) { return config.shared_digit_weights; }
 Preset preset_from_name(const std::string& name);  // throws Error naming the valid presets
 const char* preset_name(Preset preset);
 

@@ -63,6 +63,11 @@ void features_forward(const Config& config, const Parameters<T>& params, const T
 template <class T>
 void head_forward(const Config& config, const Parameters<T>& params, DecoderMask mask, const std::vector<int>& labels,
                   ForwardState<T>& state) {
+    // The preset decides whether the digit capsules have a bias; the layer adds one when it is given one.
+    if ((params.digit_bias.size() > 0) != has_digit_bias(config))
+        throw Error(std::string("model: the ") + preset_name(config.preset) + " preset " +
+                    (has_digit_bias(config) ? "needs" : "has no") + " digit.bias, but the parameters " +
+                    (has_digit_bias(config) ? "lack it" : "hold one"));
     {
         StageTimer timer(Stage::predictions_forward);
         predictions_forward(state.primary_capsules, params.digit_weight, params.digit_bias, state.u_hat);
@@ -113,7 +118,8 @@ void model_backward(const Config& config, const Parameters<T>& params, const For
 template <class T>
 void model_backward(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
                     const std::vector<int>& labels, Parameters<T>& grads, BackwardState<T>& g) {
-    if (grads.conv1_weight.size() != params.conv1_weight.size() || grads.digit_weight.shape() != params.digit_weight.shape())
+    if (grads.conv1_weight.size() != params.conv1_weight.size() || grads.digit_weight.shape() != params.digit_weight.shape() ||
+        grads.digit_bias.shape() != params.digit_bias.shape())
         grads = parameters_zeros<T>(config);
     else
         parameters_fill_zero(grads);
@@ -126,7 +132,8 @@ template <class T>
 void model_backward_accumulate(const Config& config, const Parameters<T>& params, const ForwardState<T>& state,
                                const std::vector<int>& labels, T loss_weight, Parameters<T>& grads,
                                BackwardState<T>& g) {
-    if (grads.conv1_weight.size() != params.conv1_weight.size() || grads.digit_weight.shape() != params.digit_weight.shape())
+    if (grads.conv1_weight.size() != params.conv1_weight.size() || grads.digit_weight.shape() != params.digit_weight.shape() ||
+        grads.digit_bias.shape() != params.digit_bias.shape())
         throw Error("model_backward_accumulate: the gradients do not have the parameters' shapes");
     // The backward pass goes down only as far as the lowest trainable layer (config.trainable).
     const TrainableLayers& trains = config.trainable;

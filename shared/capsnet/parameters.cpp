@@ -16,7 +16,7 @@ Parameters<T> parameters_zeros(const Config& config) {
     p.primary_bias = xt::zeros<T>({S(primary_channels)});
     p.digit_weight = xt::zeros<T>({digit_matrices, S(digit_classes), S(digit_dims), S(primary_dims)});
     // The seed's per-type 1x1 convolutions carry a bias; the paper's W has none.
-    p.digit_bias = config.shared_digit_weights ? Tensor<T, 3>(xt::zeros<T>({S(primary_types), S(digit_classes), S(digit_dims)}))
+    p.digit_bias = has_digit_bias(config) ? Tensor<T, 3>(xt::zeros<T>({S(primary_types), S(digit_classes), S(digit_dims)}))
                                                : Tensor<T, 3>(xt::zeros<T>({S(0), S(0), S(0)}));
     p.decoder0_weight = xt::zeros<T>({S(decoder_hidden1), S(decoder_input)});
     p.decoder0_bias = xt::zeros<T>({S(decoder_hidden1)});

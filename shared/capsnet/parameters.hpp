@@ -1,9 +1,10 @@
-// The model's parameters, named and shaped as in design.md (PyTorch names and layouts), their
+// The model's parameters, named and shaped as in docs/model-contract.md (PyTorch names and layouts), their
 // initialisation, and a visitor that walks several Parameters side by side (weights, gradients, Adam
 // moments...) so no list of tensors is ever written twice.
 #pragma once
 
 #include <cstddef>
+#include <type_traits>
 
 #include "capsnet/common.hpp"
 #include "capsnet/config.hpp"
@@ -27,8 +28,19 @@ struct Parameters {
     Tensor<T, 1> decoder2_bias;
 };
 
-// Calls f(name, first.tensor, rest.tensor...) for every tensor, in the order of design.md. digit.bias is
-// visited only when `first` has one (the seed preset).
+namespace detail {
+// Whether a visited member holds values: tensors when not empty; other members (offsets) never.
+template <class X>
+bool holds_values(const X& member) {
+    if constexpr (std::is_arithmetic_v<X>) return false;
+    else return member.size() > 0;
+}
+}  // namespace detail
+
+// Calls f(name, first.tensor, rest.tensor...) for every tensor, in the order of docs/model-contract.md.
+// digit.bias (the seed preset's: has_digit_bias) is visited when any argument holds one, so copying into
+// an empty Parameters copies it too; a visitor handed Parameters of two presets meets one empty digit.bias
+// and must compare shapes (the loaders and backends do, and refuse).
 template <class F, class First, class... Rest>
 void visit_parameters(F&& f, First& first, Rest&... rest) {
     f("conv1.weight", first.conv1_weight, rest.conv1_weight...);
@@ -36,7 +48,8 @@ void visit_parameters(F&& f, First& first, Rest&... rest) {
     f("primary.weight", first.primary_weight, rest.primary_weight...);
     f("primary.bias", first.primary_bias, rest.primary_bias...);
     f("digit.weight", first.digit_weight, rest.digit_weight...);
-    if (first.digit_bias.size() > 0) f("digit.bias", first.digit_bias, rest.digit_bias...);
+    if (detail::holds_values(first.digit_bias) || (detail::holds_values(rest.digit_bias) || ...))
+        f("digit.bias", first.digit_bias, rest.digit_bias...);
     f("decoder.0.weight", first.decoder0_weight, rest.decoder0_weight...);
     f("decoder.0.bias", first.decoder0_bias, rest.decoder0_bias...);
     f("decoder.1.weight", first.decoder1_weight, rest.decoder1_weight...);
@@ -63,7 +76,6 @@ template <class To, class From>
 Parameters<To> parameters_cast(const Parameters<From>& params) {
     Parameters<To> out;
     visit_parameters([](const char*, auto& dst, const auto& src) { dst = xt::cast<To>(src); }, out, params);
-    if (params.digit_bias.size() > 0) out.digit_bias = xt::cast<To>(params.digit_bias);
     return out;
 }
 
