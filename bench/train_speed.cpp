@@ -16,6 +16,7 @@
 #include "capsnet/profile.hpp"
 #include "cli/args.hpp"
 #include "cpu/cpu_backend.hpp"
+#include "cpu/gemm_openblas.hpp"
 
 using namespace capsnet;
 
@@ -91,6 +92,7 @@ void print_profile(const StageTimes& seconds, int steps, int batch_size, int thr
 }  // namespace
 
 int main(int argc, char** argv) {
+    gemm_use_by_shape();  // the GEMM `capsnet` runs (its main() selects the same)
     cli::ArgParser parser("train_speed",
                           "Times full training steps (forward, both losses, backward through every routing iteration,\n"
                           "Adam) on random images and prints one JSON line with the images/s.");

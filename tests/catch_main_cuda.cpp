@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "cpu/gemm_openblas.hpp"
 #include "device.hpp"
 
 int main(int argc, char** argv) {
@@ -14,5 +15,6 @@ int main(int argc, char** argv) {
         return 77;
     }
     std::printf("CUDA device 0: %s\n", gpus.devices[0].name.c_str());
+    capsnet::gemm_use_by_shape();  // the CPU backend the CUDA one is compared with runs the native program's GEMM
     return Catch::Session().run(argc, argv);
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "capsnet/error.hpp"
 #include "capsnet/gemm.hpp"
 
 namespace capsnet_test {
@@ -97,6 +98,29 @@ void check_case(const Case& c, GemmFunction<T> f, std::mt19937& rng, double c_fa
     const double tolerance = c_factor * std::sqrt(c.k + 2.0) * eps;
     INFO("relative error " << relative << ", tolerance " << tolerance);
     CHECK(relative <= tolerance);
+}
+
+// Malformed sizes and strides throw capsnet::Error (in Release too: no assert), and the BLAS
+// allowances for empty products still hold: strides unchecked when m or n is 0, lda and ldb when k is 0.
+template <class T>
+void check_refuses_malformed_arguments(GemmFunction<T> f) {
+    std::vector<T> a(64, T(1)), b(64, T(1)), c(64, T(0));
+    auto call = [&](bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc) {
+        f(ta, tb, m, n, k, T(1), a.data(), lda, b.data(), ldb, T(0), c.data(), ldc);
+    };
+    using Catch::Contains;
+    CHECK_THROWS_WITH(call(false, false, -1, 2, 2, 2, 2, 2), Contains("negative size"));
+    CHECK_THROWS_WITH(call(false, false, 2, 2, -3, 2, 2, 2), Contains("negative size"));
+    CHECK_THROWS_WITH(call(false, false, 2, 3, 2, 2, 3, 2), Contains("ldc below n"));
+    CHECK_THROWS_WITH(call(false, false, 2, 2, 4, 3, 2, 2), Contains("lda below k"));
+    CHECK_THROWS_WITH(call(true, false, 5, 2, 2, 4, 2, 2), Contains("lda below m"));
+    CHECK_THROWS_WITH(call(false, false, 2, 5, 2, 2, 4, 5), Contains("ldb below n"));
+    CHECK_THROWS_WITH(call(false, true, 2, 2, 6, 6, 5, 2), Contains("ldb below k"));
+    CHECK_THROWS_AS(call(false, false, 2, 3, 2, 2, 3, 2), capsnet::Error);
+    CHECK_NOTHROW(call(false, false, 0, 3, 2, 0, 0, 0));
+    CHECK_NOTHROW(call(false, false, 3, 0, 2, 0, 0, 0));
+    CHECK_NOTHROW(call(false, false, 2, 3, 0, 0, 0, 3));
+    CHECK_NOTHROW(call(true, true, 2, 3, 4, 2, 4, 3));
 }
 
 }  // namespace capsnet_test

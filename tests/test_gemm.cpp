@@ -249,6 +249,15 @@ void counting_f64(bool ta, bool tb, int m, int n, int k, double alpha, const dou
 
 }  // namespace
 
+TEMPLATE_TEST_CASE("every GEMM entry point refuses malformed sizes and strides with an Error", "[gemm]", float, double) {
+    SECTION("reference") { capsnet_test::check_refuses_malformed_arguments<TestType>(gemm_reference<TestType>); }
+    SECTION("xsimd") { capsnet_test::check_refuses_malformed_arguments<TestType>(gemm_xsimd<TestType>); }
+    SECTION("dispatch") { capsnet_test::check_refuses_malformed_arguments<TestType>(gemm<TestType>); }
+    CHECK_THROWS_AS(gemm_set_backend({"broken", nullptr, gemm_xsimd<double>}), Error);
+    CHECK_THROWS_AS(gemm_set_backend({nullptr, gemm_xsimd<float>, gemm_xsimd<double>}), Error);
+    CHECK(std::string(gemm_backend().name) == "xsimd");  // a refused backend leaves the active one
+}
+
 TEST_CASE("gemm dispatches to the active backend", "[gemm]") {
     const GemmBackend original = gemm_backend();
     CHECK(std::string(original.name) == "xsimd");

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "capsnet/gemm.hpp"
+#include "cpu/cpu_backend.hpp"
 #include "cpu/gemm_openblas.hpp"
 #include "gemm_check.hpp"
 
@@ -71,6 +72,29 @@ TEMPLATE_TEST_CASE("the OpenBLAS backend handles k == 0 and empty outputs", "[ge
     f(false, false, 0, 3, 2, TestType(1), nullptr, 2, b, 3, TestType(0), c.data(), 3);
     f(false, false, 2, 0, 2, TestType(1), a, 2, nullptr, 1, TestType(0), c.data(), 1);
     CHECK(c == std::vector<TestType>{1, 2, 3, 4, 5, 6});
+}
+
+TEMPLATE_TEST_CASE("the OpenBLAS adapters refuse malformed sizes and strides with an Error", "[gemm][openblas]", float,
+                   double) {
+    SECTION("openblas") { capsnet_test::check_refuses_malformed_arguments<TestType>(openblas_function<TestType>()); }
+    SECTION("by shape") {
+        capsnet_test::check_refuses_malformed_arguments<TestType>(function_of<TestType>(gemm_by_shape_backend()));
+    }
+}
+
+TEST_CASE("a CPU backend runs the GEMM the program chose and leaves it chosen", "[gemm][openblas]") {
+    const GemmBackend original = gemm_backend();
+    REQUIRE(std::string(original.name) == "xsimd");  // this test's main selects nothing
+    {
+        const CpuBackend backend(1);
+        CHECK(std::string(gemm_backend().name) == "xsimd");
+        CHECK(backend.description().find("xsimd GEMM") != std::string::npos);
+    }
+    gemm_use_by_shape();
+    const CpuBackend backend(1);
+    CHECK(std::string(gemm_backend().name) == "openblas+xsimd");
+    CHECK(backend.description().find("openblas+xsimd GEMM") != std::string::npos);
+    gemm_set_backend(original);
 }
 
 TEST_CASE("gemm_use_openblas routes gemm<T> to OpenBLAS", "[gemm][openblas]") {

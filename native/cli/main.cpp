@@ -6,6 +6,7 @@
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cpu/gemm_openblas.hpp"
 
 namespace {
 
@@ -32,6 +33,9 @@ int main(int argc, char** argv) {
         std::fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    // The process's one GEMM, chosen before any thread runs (the CPU backend and the visualizations
+    // use it): OpenBLAS, with the core's xsimd GEMM on the skinny products.
+    capsnet::gemm_use_by_shape();
     const std::string command = argv[1];
     const std::vector<std::string> args(argv + 2, argv + argc);
     try {

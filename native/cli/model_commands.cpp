@@ -195,7 +195,6 @@ int visualize_command(const std::vector<std::string>& arguments) {
     std::error_code ec;
     fs::create_directories(out_dir, ec);
     if (ec || !fs::is_directory(out_dir)) throw Error(out_dir + ": cannot create the output folder");
-    gemm_use_openblas();
 
     const float background = 0.35f;  // mid grey: separates the tiles and shows where a reconstruction is black
     const int gap = 2;

@@ -21,7 +21,6 @@ int resolved_threads(int threads) {
 }  // namespace
 
 CpuBackend::CpuBackend(int threads) : threads_(resolved_threads(threads)), pool_(threads_) {
-    gemm_use_by_shape();
     // Our threads split the batch; OpenBLAS threads on top would only contend for the same cores (and
     // with one thread asked for, the user wants one core).
     openblas_set_num_threads(1);

@@ -2,9 +2,11 @@
 // as the backend) runs the core's forward and backward pass on a contiguous shard of the batch with its
 // own workspace; then every thread takes a slice of the parameters, sums the shards' gradients there in
 // a fixed order (weighted by shard size, since the losses are batch means) and applies Adam to it. The
-// GEMMs (one per shard and layer over all of the shard's images) go to OpenBLAS on one thread each, or
-// to the core's xsimd GEMM on skinny shapes (gemm_by_shape_backend). For a fixed thread count every
-// step is deterministic, so a resumed run repeats an uninterrupted one bit for bit.
+// GEMMs (one per shard and layer over all of the shard's images) go to the process's GEMM, which the
+// program chooses once in main() and the backend leaves alone: the native programs choose
+// gemm_by_shape_backend (OpenBLAS, on one thread per caller, or the core's xsimd GEMM on skinny
+// shapes), and description() names it. For a fixed thread count and GEMM every step is deterministic,
+// so a resumed run repeats an uninterrupted one bit for bit.
 #pragma once
 
 #include <vector>

@@ -1,7 +1,6 @@
 // Adapts the core's GEMM signature to cblas (row-major), for float and double.
 #include "cpu/gemm_openblas.hpp"
 
-#include <cassert>
 #include <type_traits>
 
 #include <cblas.h>
@@ -18,22 +17,16 @@ int at_least_one(int ld) { return ld < 1 ? 1 : ld; }
 
 void gemm_openblas_f32(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
                        const float* b, int ldb, float beta, float* c, int ldc) {
-    assert(m >= 0 && n >= 0 && k >= 0);
+    gemm_check_arguments(trans_a, trans_b, m, n, k, lda, ldb, ldc);
     if (m == 0 || n == 0) return;
-    assert(ldc >= n);
-    assert(k == 0 || lda >= (trans_a ? m : k));
-    assert(k == 0 || ldb >= (trans_b ? k : n));
     cblas_sgemm(CblasRowMajor, cblas_trans(trans_a), cblas_trans(trans_b), m, n, k, alpha, a,
                 at_least_one(lda), b, at_least_one(ldb), beta, c, ldc);
 }
 
 void gemm_openblas_f64(bool trans_a, bool trans_b, int m, int n, int k, double alpha, const double* a, int lda,
                        const double* b, int ldb, double beta, double* c, int ldc) {
-    assert(m >= 0 && n >= 0 && k >= 0);
+    gemm_check_arguments(trans_a, trans_b, m, n, k, lda, ldb, ldc);
     if (m == 0 || n == 0) return;
-    assert(ldc >= n);
-    assert(k == 0 || lda >= (trans_a ? m : k));
-    assert(k == 0 || ldb >= (trans_b ? k : n));
     cblas_dgemm(CblasRowMajor, cblas_trans(trans_a), cblas_trans(trans_b), m, n, k, alpha, a,
                 at_least_one(lda), b, at_least_one(ldb), beta, c, ldc);
 }

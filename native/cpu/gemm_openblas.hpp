@@ -13,7 +13,7 @@ GemmBackend gemm_openblas_backend();
 // gemm_set_backend(gemm_openblas_backend()).
 void gemm_use_openblas();
 
-// What the CPU training backend runs: OpenBLAS, except on the skinny products where the core's xsimd
+// What the native programs run (each selects it in main() with gemm_use_by_shape): OpenBLAS, except on the skinny products where the core's xsimd
 // GEMM measured faster (gemm_bench, bench/README.md: 1.3-4x with m <= 8 rows or k <= 32, as in the
 // decoder at small batches, its weight gradients and the capsule predictions);
 // gemm_by_shape_uses_xsimd says which. A fixed rule, never a timing taken at run time, so the same

@@ -12,10 +12,12 @@
 #include <cassert>
 #include <cstddef>
 #include <cstring>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "capsnet/error.hpp"
 #include "capsnet/simd.hpp"
 
 #if defined(__SSE2__)
@@ -25,16 +27,27 @@
 
 namespace capsnet {
 
+void gemm_check_arguments(bool trans_a, bool trans_b, int m, int n, int k, int lda, int ldb, int ldc) {
+    auto fail = [&](const std::string& problem) {
+        throw Error("gemm: " + problem + " (m " + std::to_string(m) + ", n " + std::to_string(n) + ", k " +
+                    std::to_string(k) + ", lda " + std::to_string(lda) + ", ldb " + std::to_string(ldb) + ", ldc " +
+                    std::to_string(ldc) + ")");
+    };
+    if (m < 0 || n < 0 || k < 0) fail("negative size");
+    if (m == 0 || n == 0) return;
+    if (ldc < n) fail("ldc below n");
+    if (k == 0) return;
+    if (lda < (trans_a ? m : k)) fail(trans_a ? "lda below m (A transposed)" : "lda below k");
+    if (ldb < (trans_b ? k : n)) fail(trans_b ? "ldb below k (B transposed)" : "ldb below n");
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Reference
 
 template <class T>
 void gemm_reference(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b,
                     int ldb, T beta, T* c, int ldc) {
-    assert(m >= 0 && n >= 0 && k >= 0);
-    assert(m == 0 || n == 0 || ldc >= n);
-    assert(m == 0 || n == 0 || k == 0 || lda >= (trans_a ? m : k));
-    assert(m == 0 || n == 0 || k == 0 || ldb >= (trans_b ? k : n));
+    gemm_check_arguments(trans_a, trans_b, m, n, k, lda, ldb, ldc);
     for (int i = 0; i < m; ++i) {
         for (int j = 0; j < n; ++j) {
             double sum = 0;
@@ -483,15 +496,12 @@ void scale_c(int m, int n, T beta, T* c, int ldc) {
 template <class T>
 void gemm_xsimd(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb,
                 T beta, T* c, int ldc) {
-    assert(m >= 0 && n >= 0 && k >= 0);
+    gemm_check_arguments(trans_a, trans_b, m, n, k, lda, ldb, ldc);
     if (m == 0 || n == 0) return;
-    assert(ldc >= n);
     if (k == 0 || alpha == T(0)) {
         scale_c(m, n, beta, c, ldc);
         return;
     }
-    assert(lda >= (trans_a ? m : k));
-    assert(ldb >= (trans_b ? k : n));
     const Operand<T> op_a = trans_a ? Operand<T>{a, 1, lda} : Operand<T>{a, lda, 1};
     const Operand<T> op_b = trans_b ? Operand<T>{b, 1, ldb} : Operand<T>{b, ldb, 1};
     // C^T = op(B)^T op(A)^T: the same code on swapped operands computes C transposed, which helps when
@@ -517,7 +527,8 @@ GemmBackend active_backend{"xsimd", gemm_xsimd<float>, gemm_xsimd<double>};
 }  // namespace
 
 void gemm_set_backend(const GemmBackend& backend) {
-    assert(backend.name && backend.f32 && backend.f64);
+    if (!backend.name || !backend.f32 || !backend.f64)
+        throw Error("gemm_set_backend: a backend needs a name and both functions");
     active_backend = backend;
 }
 
@@ -526,6 +537,7 @@ GemmBackend gemm_backend() { return active_backend; }
 template <class T>
 void gemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb, T beta,
           T* c, int ldc) {
+    gemm_check_arguments(trans_a, trans_b, m, n, k, lda, ldb, ldc);
     if constexpr (std::is_same_v<T, float>)
         active_backend.f32(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     else

@@ -14,6 +14,11 @@ template <class T>
 using GemmFunction = void (*)(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda,
                               const T* b, int ldb, T beta, T* c, int ldc);
 
+// Throws Error naming the argument unless m, n, k and the strides describe stored matrices by the rules
+// above (cblas's, with its allowances for empty products: nothing is checked for m == 0 or n == 0, and
+// lda, ldb for k == 0). Every entry point below, and the OpenBLAS adapters, check in every build type.
+void gemm_check_arguments(bool trans_a, bool trans_b, int m, int n, int k, int lda, int ldb, int ldc);
+
 // Naive triple loop accumulating in double: slow, obviously right, the ground truth for the tests.
 template <class T>
 void gemm_reference(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b,
@@ -37,7 +42,9 @@ struct GemmBackend {
     GemmFunction<double> f64;
 };
 
-// The backend is a plain global: set it once at startup, before any thread calls gemm.
+// The backend is a plain global, the process's one GEMM: a program sets it once at startup, before any
+// thread calls gemm (the native programs in main(): native/cpu/gemm_openblas.hpp); nothing else changes
+// it behind their back. Error for a backend with a missing name or function.
 void gemm_set_backend(const GemmBackend& backend);
 // The active backend; the default is {"xsimd", gemm_xsimd<float>, gemm_xsimd<double>}.
 GemmBackend gemm_backend();
