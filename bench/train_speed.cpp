@@ -12,6 +12,7 @@
 #include <string>
 
 #include "backend/training_backend.hpp"
+#include "cli/backend_choice.hpp"
 #include "capsnet/batch.hpp"
 #include "capsnet/profile.hpp"
 #include "cli/args.hpp"

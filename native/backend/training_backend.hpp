@@ -1,12 +1,13 @@
 // The interface every training device implements, so the `capsnet` command's loop (epochs, checkpoints,
-// logging) is written once: the CPU backend (native/cpu) today, the CUDA backend (native/cuda) next.
+// logging) is written once: the CPU backend (native/cpu), the CUDA backend (native/cuda), and the
+// data-parallel wrapper over processes (native/distributed). Which one a command gets is the CLI's
+// choice (cli/backend_choice.hpp); nothing here depends on the backends.
 // A backend owns the parameters and the optimiser state while it trains; the driver reads them back
 // (parameters(), adam_state()) to checkpoint or evaluate on the host.
 #pragma once
 
 #include <cstddef>
 #include <functional>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,7 @@ struct StepReport {
 class TrainingBackend {
 public:
     virtual ~TrainingBackend() = default;
-    virtual std::string description() const = 0;  // e.g. "cpu, 2 threads, OpenBLAS"
+    virtual std::string description() const = 0;  // e.g. "cpu (2 threads, openblas+xsimd GEMM)"
 
     // Takes the model and optimiser state to train from (fresh, or out of a checkpoint).
     virtual void load(const Config& config, const Parameters<float>& params, const AdamState<float>& adam) = 0;
@@ -46,21 +47,5 @@ public:
     using GradientCombiner = std::function<void(float* gradient, std::size_t count)>;
     virtual void combine_gradients_with(GradientCombiner combine) = 0;
 };
-
-// How the CUDA backend's cuBLAS products round. float32: what the CPU computes (the default, and what
-// every CPU-parity test holds it to). tf32: the tensor cores' TF32 mode on Ampere and later (inputs
-// rounded to 10 mantissa bits, float32 accumulation): several times the matmul rate, at a relative error
-// near 3e-4 per product.
-enum class GpuMatmul { float32, tf32 };
-
-// Where to train, as the --device option spells it: "cpu", "cuda", "cuda:N" or "auto" (CUDA when this
-// build has it and a GPU is present, else the CPU). `threads` applies to the CPU (0: every core),
-// `matmul` to a CUDA device (asking for tf32 on the CPU is an error, not silently ignored). "cuda" and
-// "auto" take the machine's usable GPU number `gpu_choice` (modulo their count): 0, the first, for one
-// process; the process's rank among those on its machine in a run over several (one GPU each).
-// Throws Error for an unknown name, or for a CUDA device this build or machine cannot provide.
-std::unique_ptr<TrainingBackend> make_training_backend(const std::string& device, int threads,
-                                                       GpuMatmul matmul = GpuMatmul::float32, int gpu_choice = 0);
-
 
 }  // namespace capsnet

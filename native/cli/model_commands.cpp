@@ -8,6 +8,7 @@
 #include <xtensor/xview.hpp>
 
 #include "backend/training_backend.hpp"
+#include "cli/backend_choice.hpp"
 #include "capsnet/batch.hpp"
 #include "capsnet/routing_view.hpp"
 #include "capsnet/visualize.hpp"

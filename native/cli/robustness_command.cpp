@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "backend/training_backend.hpp"
+#include "cli/backend_choice.hpp"
 #include "capsnet/affine.hpp"
 #include "capsnet/visualize.hpp"
 #include "capsnet/weights.hpp"

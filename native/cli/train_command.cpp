@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "backend/training_backend.hpp"
+#include "cli/backend_choice.hpp"
 #include "capsnet/checkpoint.hpp"
 #include "capsnet/safetensors.hpp"
 #include "cli/args.hpp"

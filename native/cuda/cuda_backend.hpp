@@ -9,7 +9,7 @@
 
 namespace capsnet {
 
-// tf32: cuBLAS may use the tensor cores' TF32 mode for its products (see GpuMatmul).
+// tf32: cuBLAS may use the tensor cores' TF32 mode for its products (see GpuMatmul, cli/backend_choice.hpp).
 std::unique_ptr<TrainingBackend> make_cuda_backend(int device, bool tf32 = false);
 
 }  // namespace capsnet

@@ -1,5 +1,5 @@
 // --device parsing and the choice of backend.
-#include "backend/training_backend.hpp"
+#include "cli/backend_choice.hpp"
 
 #include <algorithm>
 
