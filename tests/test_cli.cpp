@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 
 #include "capsnet/checkpoint.hpp"
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
 #include "cli/curves.hpp"
+#include "cli/numbers.hpp"
 #include "cli/png.hpp"
 #include "mnist_fixture.hpp"
 #include "training_run_compare.hpp"
@@ -260,6 +262,38 @@ TEST_CASE("cli: visualize writes vis_routing.png, one row per digit, one attribu
     CHECK(first.width == routing.width);
     CHECK(first.pixels != routing.pixels);
     CHECK_THROWS_AS(visualize_command({"--model", model, "--out", dir, "--routing-iteration", "4"}), UsageError);
+}
+
+TEST_CASE("cli: errors name the file and never escape as other exceptions; numbers parse one way", "[cli]") {
+    const std::string dir = scratch("errors");
+    const std::string model = write_random_model(dir);
+    // An --out folder that cannot be created, and a --model that does not exist (the --out check used to
+    // throw std::filesystem::filesystem_error, which aborted the program).
+    CHECK_THROWS_WITH(export_command({"--model", model, "--out", "/proc/forbidden/x.safetensors"}),
+                      Catch::Contains("/proc/forbidden/x.safetensors: cannot create its folder /proc/forbidden"));
+    CHECK_THROWS_AS(export_command({"--model", model, "--out", "/proc/forbidden/x.safetensors"}), Error);
+    CHECK_THROWS_WITH(export_command({"--model", dir + "/absent.safetensors", "--out", model}),
+                      Catch::Contains("absent.safetensors: cannot open"));
+    // One number syntax for options (and log.csv): the whole text, no spaces, finite.
+    for (const char* bad : {" 3", "3 ", "3x", "", "99999999999999999999"}) {
+        INFO("'" << bad << "'");
+        CHECK(!parse_integer(bad));
+    }
+    for (const char* bad : {" 0.1", "0.1 ", "1e999", "nan", "inf", "0.1.2", ""}) {
+        INFO("'" << bad << "'");
+        CHECK(!parse_finite_number(bad));
+    }
+    CHECK(parse_integer("-42") == -42);
+    CHECK(parse_finite_number("2.5e-3") == 2.5e-3);
+    CHECK_THROWS_WITH(train_command({"--epochs", " 3"}), Catch::Contains("--epochs: ' 3' is not an integer"));
+    CHECK_THROWS_WITH(robustness_command({"--model", model, "--rotations", "0, 5"}), Catch::Contains("' 5' is not a number"));
+    // Asking for an option the parser never declared is a bug in the caller: it fails there, loudly.
+    const ParsedArgs args = ArgParser("x", "y").option("alpha", "N", "1", "a").flag("beta", "b").parse({});
+    CHECK(args.text("alpha") == "1");
+    CHECK_THROWS_AS(args.text("alpah"), std::logic_error);
+    CHECK_THROWS_AS(args.flag("bta"), std::logic_error);
+    CHECK_THROWS_AS(args.given("alpah"), std::logic_error);
+    CHECK_THROWS_AS(args.integer("alpah", 0, 9), std::logic_error);
 }
 
 TEST_CASE("cli: export writes a loadable F16 / I8 model a quarter or half the size", "[cli][mnist]") {

@@ -2,10 +2,10 @@
 #include "cli/args.hpp"
 
 #include <algorithm>
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
 #include <sstream>
+#include <stdexcept>
+
+#include "cli/numbers.hpp"
 
 namespace capsnet::cli {
 
@@ -58,8 +58,11 @@ const ArgParser::Option* ArgParser::find(const std::string& name) const {
 
 ParsedArgs ArgParser::parse(const std::vector<std::string>& args) const {
     ParsedArgs parsed;
-    for (const Option& option : options_)
+    parsed.command_ = command_;
+    for (const Option& option : options_) {
+        parsed.declared_.insert(option.name);
         if (!option.is_flag && !option.fallback.empty()) parsed.defaults_[option.name] = option.fallback;
+    }
     for (std::size_t i = 0; i < args.size(); ++i) {
         const std::string& arg = args[i];
         if (arg == "-h" || arg == "--help") {
@@ -138,9 +141,21 @@ std::string ArgParser::help() const {
     return out.str();
 }
 
-bool ParsedArgs::flag(const std::string& name) const { return values_.count(name) > 0; }
+void ParsedArgs::require_declared(const std::string& name) const {
+    if (!declared_.count(name))
+        throw std::logic_error("capsnet " + command_ + ": the code asks for --" + name +
+                               ", which the command does not declare (a misspelt option name)");
+}
+
+bool ParsedArgs::given(const std::string& name) const {
+    require_declared(name);
+    return values_.count(name) > 0;
+}
+
+bool ParsedArgs::flag(const std::string& name) const { return given(name); }
 
 std::string ParsedArgs::text(const std::string& name) const {
+    require_declared(name);
     const auto it = values_.find(name);
     if (it != values_.end()) return it->second;
     const auto fallback = defaults_.find(name);
@@ -149,11 +164,9 @@ std::string ParsedArgs::text(const std::string& name) const {
 
 long long ParsedArgs::integer(const std::string& name, long long min, long long max) const {
     const std::string value = text(name);
-    errno = 0;
-    char* end = nullptr;
-    const long long parsed = std::strtoll(value.c_str(), &end, 10);
-    if (value.empty() || *end != '\0' || errno == ERANGE)
-        throw UsageError("--" + name + ": '" + value + "' is not an integer");
+    const std::optional<long long> read = parse_integer(value);
+    if (!read) throw UsageError("--" + name + ": '" + value + "' is not an integer");
+    const long long parsed = *read;
     if (parsed < min || parsed > max)
         throw UsageError("--" + name + ": " + value + " is out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
     return parsed;
@@ -161,10 +174,9 @@ long long ParsedArgs::integer(const std::string& name, long long min, long long 
 
 double ParsedArgs::number(const std::string& name, double min, double max) const {
     const std::string value = text(name);
-    char* end = nullptr;
-    const double parsed = std::strtod(value.c_str(), &end);
-    if (value.empty() || *end != '\0' || !std::isfinite(parsed))
-        throw UsageError("--" + name + ": '" + value + "' is not a finite number");
+    const std::optional<double> read = parse_finite_number(value);
+    if (!read) throw UsageError("--" + name + ": '" + value + "' is not a finite number");
+    const double parsed = *read;
     if (parsed < min || parsed > max) {
         std::ostringstream range;
         range << "[" << min << ", " << max << "]";

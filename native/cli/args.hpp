@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,9 @@ struct UsageError : Error {
 
 class ParsedArgs {
 public:
-    bool given(const std::string& name) const { return values_.count(name) > 0; }  // on the command line
+    // Each lookup names an option the parser declared: any other name is a mistake in the code, not in
+    // the command line, and throws std::logic_error at once instead of reading as absent.
+    bool given(const std::string& name) const;  // on the command line
     bool flag(const std::string& name) const;
     std::string text(const std::string& name) const;  // the value, or the option's default
     long long integer(const std::string& name, long long min, long long max) const;
@@ -27,6 +30,9 @@ public:
 
 private:
     friend class ArgParser;
+    void require_declared(const std::string& name) const;
+    std::string command_;
+    std::set<std::string> declared_;
     std::map<std::string, std::string> values_;
     std::map<std::string, std::string> defaults_;
 };

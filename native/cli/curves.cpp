@@ -11,9 +11,11 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "cli/chart.hpp"
+#include "cli/numbers.hpp"
 
 namespace capsnet::cli {
 
@@ -50,9 +52,9 @@ RunLog read_run_log(const std::string& run_dir) {
         std::stringstream fields(line);
         std::string field;
         while (std::getline(fields, field, ',')) {
-            char* end = nullptr;
-            values.push_back(std::strtod(field.c_str(), &end));
-            if (field.empty() || *end != '\0') throw Error(path + ": line " + std::to_string(number) + ": '" + field + "' is not a number");
+            const std::optional<double> value = parse_finite_number(field);
+            if (!value) throw Error(path + ": line " + std::to_string(number) + ": '" + field + "' is not a finite number");
+            values.push_back(*value);
         }
         auto get = [&](const char* name) {
             const int i = column.count(name) ? column[name] : -1;

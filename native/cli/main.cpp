@@ -1,6 +1,9 @@
 // `capsnet`: train, evaluate, visualise and export CapsNet models on MNIST.
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -56,6 +59,14 @@ int main(int argc, char** argv) {
         return 1;
     } catch (const std::bad_alloc&) {
         std::fprintf(stderr, "capsnet %s: error: out of memory (try a smaller --batch-size)\n", command.c_str());
+        return 1;
+    } catch (const std::logic_error& error) {  // a mistake in this program, not in its input
+        std::fprintf(stderr, "capsnet %s: internal error: %s\n", command.c_str(), error.what());
+        return 1;
+    } catch (const std::exception& error) {
+        // Anything else the libraries throw (a filesystem error names its path): a message and status 1,
+        // never an abort.
+        std::fprintf(stderr, "capsnet %s: error: %s\n", command.c_str(), error.what());
         return 1;
     }
 }

@@ -284,9 +284,15 @@ int export_command(const std::vector<std::string>& arguments) {
     else if (dtype_text == "i8") dtype = DType::I8;
     else throw UsageError("--dtype: '" + dtype_text + "' is not f16 or i8");
     const std::string path = args.text("model"), out_path = args.text("out");
-    if (fs::exists(out_path) && fs::equivalent(path, out_path)) throw UsageError("--out must differ from --model");
+    std::error_code ec;
+    if (fs::equivalent(path, out_path, ec)) throw UsageError("--out must differ from --model");
     const Model model = model_from_safetensors(safetensors_read(path), path);
-    if (const fs::path parent = fs::path(out_path).parent_path(); !parent.empty()) fs::create_directories(parent);
+    if (const fs::path parent = fs::path(out_path).parent_path(); !parent.empty()) {
+        fs::create_directories(parent, ec);
+        if (ec || !fs::is_directory(parent))
+            throw Error(out_path + ": cannot create its folder " + parent.string() + " (" +
+                        (ec ? ec.message() : std::string("not a directory")) + ")");
+    }
     safetensors_write(out_path, model_to_safetensors(model, dtype));
     const Model exported = model_load(out_path);  // read back what a user (or the browser) will load
     std::printf("wrote %s: %s, %.2f MB (the source is %.2f MB)\n", out_path.c_str(), dtype_text.c_str(),

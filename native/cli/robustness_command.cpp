@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "backend/training_backend.hpp"
@@ -19,6 +20,7 @@
 #include "cli/chart.hpp"
 #include "cli/commands.hpp"
 #include "cli/evaluation.hpp"
+#include "cli/numbers.hpp"
 #include "cli/png.hpp"
 #include "cli/progress.hpp"
 
@@ -52,11 +54,9 @@ struct RobustnessRow {
 std::vector<float> parse_axis_values(const RobustnessAxis& axis, const std::string& text) {
     const std::string option = std::string("--") + axis.option;
     const auto number = [&](const std::string& field) {
-        char* end = nullptr;
-        const double value = std::strtod(field.c_str(), &end);
-        if (field.empty() || *end != '\0' || !std::isfinite(value))
-            throw UsageError(option + ": '" + field + "' is not a number (give a list a,b,c or a range low:high:step)");
-        return value;
+        const std::optional<double> value = parse_finite_number(field);
+        if (!value) throw UsageError(option + ": '" + field + "' is not a number (give a list a,b,c or a range low:high:step)");
+        return *value;
     };
     std::vector<std::string> fields;
     const bool range = text.find(':') != std::string::npos;
