@@ -43,6 +43,42 @@ std::int64_t integer(const std::map<std::string, std::string>& metadata, const s
     return value;
 }
 
+// Every "checkpoint.*" metadata field with its key, walked once for writing and once for reading, so
+// the two directions cannot drift apart (the pattern of config.cpp's visit_fields).
+template <class Visitor>
+void visit_position_fields(std::int64_t& adam_step, DataPlan& data, TrainingProgress& progress, Visitor&& v) {
+    v.integer("checkpoint.adam_step", adam_step);
+    v.integer("checkpoint.seed", data.seed);
+    v.integer("checkpoint.train_images", data.train_images);
+    v.integer("checkpoint.validation_images", data.validation_images);
+    v.integer("checkpoint.test_images", data.test_images);
+    v.integer("checkpoint.epochs", progress.epochs);
+    v.integer("checkpoint.epoch", progress.epoch);
+    v.integer("checkpoint.step_in_epoch", progress.step_in_epoch);
+    v.real("checkpoint.margin_loss_sum", progress.margin_loss_sum);
+    v.real("checkpoint.reconstruction_loss_sum", progress.reconstruction_loss_sum);
+    v.integer("checkpoint.correct", progress.correct);
+    v.integer("checkpoint.seen", progress.seen);
+    v.real("checkpoint.seconds", progress.seconds);
+    v.real("checkpoint.best_validation_accuracy", progress.best_validation_accuracy);
+    v.integer("checkpoint.best_epoch", progress.best_epoch);
+}
+
+struct PositionWriter {
+    std::map<std::string, std::string>& out;
+    template <class Integer>
+    void integer(const char* key, Integer value) { out[key] = std::to_string(value); }
+    void real(const char* key, double value) { out[key] = exact_text(value); }
+};
+
+struct PositionReader {
+    const std::map<std::string, std::string>& in;
+    const std::string& source;
+    template <class Integer>
+    void integer(const char* key, Integer& value) { value = static_cast<Integer>(capsnet::integer(in, key, source)); }
+    void real(const char* key, double& value) { value = number(in, key, source); }
+};
+
 }  // namespace
 
 SafeTensors checkpoint_to_safetensors(const Checkpoint& checkpoint) {
@@ -54,24 +90,11 @@ SafeTensors checkpoint_to_safetensors(const Checkpoint& checkpoint) {
             file.tensors[second_moment_prefix + name] = stored_tensor_f32(shape, v.data());
         },
         checkpoint.adam.first_moment, checkpoint.adam.second_moment);
-    auto& meta = file.metadata;
-    const DataPlan& data = checkpoint.data;
-    const TrainingProgress& progress = checkpoint.progress;
-    meta["checkpoint.adam_step"] = std::to_string(checkpoint.adam.step);
-    meta["checkpoint.seed"] = std::to_string(data.seed);
-    meta["checkpoint.train_images"] = std::to_string(data.train_images);
-    meta["checkpoint.validation_images"] = std::to_string(data.validation_images);
-    meta["checkpoint.test_images"] = std::to_string(data.test_images);
-    meta["checkpoint.epochs"] = std::to_string(progress.epochs);
-    meta["checkpoint.epoch"] = std::to_string(progress.epoch);
-    meta["checkpoint.step_in_epoch"] = std::to_string(progress.step_in_epoch);
-    meta["checkpoint.margin_loss_sum"] = exact_text(progress.margin_loss_sum);
-    meta["checkpoint.reconstruction_loss_sum"] = exact_text(progress.reconstruction_loss_sum);
-    meta["checkpoint.correct"] = std::to_string(progress.correct);
-    meta["checkpoint.seen"] = std::to_string(progress.seen);
-    meta["checkpoint.seconds"] = exact_text(progress.seconds);
-    meta["checkpoint.best_validation_accuracy"] = exact_text(progress.best_validation_accuracy);
-    meta["checkpoint.best_epoch"] = std::to_string(progress.best_epoch);
+    // The visitor takes references for reading; writing only reads them, from copies.
+    std::int64_t adam_step = checkpoint.adam.step;
+    DataPlan data = checkpoint.data;
+    TrainingProgress progress = checkpoint.progress;
+    visit_position_fields(adam_step, data, progress, PositionWriter{file.metadata});
     return file;
 }
 
@@ -104,24 +127,9 @@ Checkpoint checkpoint_from_safetensors(const SafeTensors& file, const std::strin
             }
         },
         checkpoint.adam.first_moment, checkpoint.adam.second_moment);
-    checkpoint.adam.step = integer(meta, "checkpoint.adam_step", source);
-
-    DataPlan& data = checkpoint.data;
-    data.seed = static_cast<std::uint64_t>(integer(meta, "checkpoint.seed", source));
-    data.train_images = integer(meta, "checkpoint.train_images", source);
-    data.validation_images = integer(meta, "checkpoint.validation_images", source);
-    data.test_images = integer(meta, "checkpoint.test_images", source);
-    TrainingProgress& progress = checkpoint.progress;
-    progress.epochs = static_cast<int>(integer(meta, "checkpoint.epochs", source));
-    progress.epoch = static_cast<int>(integer(meta, "checkpoint.epoch", source));
-    progress.step_in_epoch = integer(meta, "checkpoint.step_in_epoch", source);
-    progress.margin_loss_sum = number(meta, "checkpoint.margin_loss_sum", source);
-    progress.reconstruction_loss_sum = number(meta, "checkpoint.reconstruction_loss_sum", source);
-    progress.correct = integer(meta, "checkpoint.correct", source);
-    progress.seen = integer(meta, "checkpoint.seen", source);
-    progress.seconds = number(meta, "checkpoint.seconds", source);
-    progress.best_validation_accuracy = number(meta, "checkpoint.best_validation_accuracy", source);
-    progress.best_epoch = static_cast<int>(integer(meta, "checkpoint.best_epoch", source));
+    visit_position_fields(checkpoint.adam.step, checkpoint.data, checkpoint.progress, PositionReader{meta, source});
+    const DataPlan& data = checkpoint.data;
+    const TrainingProgress& progress = checkpoint.progress;
     if (progress.epoch < 0 || progress.step_in_epoch < 0 || checkpoint.adam.step < 0 || data.train_images <= 0)
         throw Error(source + ": checkpoint position is invalid (epoch " + std::to_string(progress.epoch) + ", step " +
                     std::to_string(progress.step_in_epoch) + ", " + std::to_string(data.train_images) + " training images)");
