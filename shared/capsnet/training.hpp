@@ -1,5 +1,7 @@
-// One optimisation step and batched evaluation: the pieces every training driver (the native `capsnet`
-// command, the tests, the benchmarks) shares.
+// One optimisation step and batched evaluation, single-threaded: the reference the fast drivers are held
+// to. The native CPU backend (native/cpu/cpu_backend) runs this step split over threads and must equal it
+// bit for bit on one thread (tests/test_cpu_backend.cpp); the commands score through a backend
+// (cli/evaluation: score_model), the wasm tests and the demo's fine-tuner use these directly.
 #pragma once
 
 #include <cstdint>
