@@ -183,8 +183,8 @@ int main(int argc, char* argv[]) {
         for (int i = 0; i < digits; ++i)
             std::copy_n(test.images.pixels.begin() + std::ptrdiff_t(i) * demo_image_pixels, demo_image_pixels,
                         images[i].begin());
-        // The page's interpolation grid (wasm/demo_app.cpp): -0.25 .. 0.25 in steps of 0.05.
-        const std::vector<float> offsets = sweep_offsets(-0.25f, 0.25f, 0.05f);
+        // The page's interpolation grid (wasm/demo_app.cpp): the default range.
+        const std::vector<float> offsets = sweep_offsets(default_sweep_range);
 
         // Checksums first (untimed): everything the timed rounds compute, for every digit.
         nlohmann::json lengths = nlohmann::json::array();

@@ -95,7 +95,7 @@ float median(std::vector<double> values) {
 
 }  // namespace
 
-DemoApp::DemoApp(float ui_scale) : ui_scale_(ui_scale), sweep_offsets_(sweep_offsets(-0.25f, 0.25f, 0.05f)) {}
+DemoApp::DemoApp(float ui_scale) : ui_scale_(ui_scale), sweep_offsets_(sweep_offsets(default_sweep_range)) {}
 
 // ---------------------------------------------------------------------------------------------------
 // Inputs from the page
@@ -178,7 +178,7 @@ void DemoApp::open_fragment(const std::string& fragment) {
 
 void DemoApp::reset_view_settings() {
     selected_capsule_ = 0;
-    sweep_low_ = -0.25f, sweep_high_ = 0.25f, sweep_step_ = 0.05f;
+    sweep_low_ = default_sweep_range.low, sweep_high_ = default_sweep_range.high, sweep_step_ = default_sweep_range.step;
     sweep_offsets_ = sweep_offsets(sweep_low_, sweep_high_, sweep_step_);
     view_tab_ = pending_tab_ = shared_view_tab_ = 0;
     routing_iteration_ = ready() ? engine_->model().config.routing_iterations : 0;
@@ -1065,7 +1065,7 @@ DemoTimings DemoApp::benchmark(int repeats) {
     // A real digit (the gallery's first) unless something is drawn: the work is the same, but the
     // pictures then mean something if anyone looks.
     const DemoImage input = (base_image_ || !strokes_.empty() || gallery_.empty()) ? input_ : gallery_[0].pixels;
-    const std::vector<float> offsets = sweep_offsets(-0.25f, 0.25f, 0.05f);
+    const std::vector<float> offsets = sweep_offsets(default_sweep_range);
     std::vector<double> classify, mask, sweep, routing, posed, rotation;
     const std::vector<float> angles =
         sweep_values(pose_sweep_rotation_low, pose_sweep_rotation_high, pose_sweep_rotation_step);

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "capsnet/drawing.hpp"
+#include "capsnet/visualize.hpp"
 #include "demo_engine.hpp"
 #include "demo_finetune.hpp"
 #include "demo_textures.hpp"
@@ -177,7 +178,8 @@ private:
     // The view a link restores.
     int selected_capsule_ = 0;
     bool selection_follows_prediction_ = true;  // until a capsule is picked by hand (or by a link)
-    float sweep_low_ = -0.25f, sweep_high_ = 0.25f, sweep_step_ = 0.05f;
+    float sweep_low_ = default_sweep_range.low, sweep_high_ = default_sweep_range.high,
+          sweep_step_ = default_sweep_range.step;
     std::vector<float> sweep_offsets_;
     std::string range_error_;
     bool capsule_edited_ = false;

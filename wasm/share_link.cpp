@@ -128,14 +128,13 @@ void share_view_check_capsule(int capsule) {
     if (capsule < 0 || capsule > 9) throw Error("share link: capsule " + std::to_string(capsule) + " is not one of 0-9");
 }
 
-// Must count as capsnet::sweep_offsets does (the app draws that many columns), rounding included.
+// Counts as capsnet::sweep_offsets does (the app draws that many columns): sweep_offset_count.
 void share_view_check_sweep(int low, int high, int step) {
     if (!(step > 0)) throw Error("share link: the sweep step must be positive, not " + thousandths_text(step));
     if (!(low < high))
         throw Error("share link: the sweep low (" + thousandths_text(low) + ") must be below its high (" +
                     thousandths_text(high) + ")");
-    const double columns =
-        std::round((double(from_thousandths(high)) - double(from_thousandths(low))) / double(from_thousandths(step))) + 1;
+    const double columns = sweep_offset_count(from_thousandths(low), from_thousandths(high), from_thousandths(step));
     if (columns > share_link_max_sweep_columns)
         throw Error("share link: the sweep would have " + std::to_string(static_cast<long>(columns)) +
                     " columns (at most " + std::to_string(share_link_max_sweep_columns) + ")");

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "capsnet/affine.hpp"
+#include "capsnet/visualize.hpp"
 
 namespace capsnet {
 
@@ -42,7 +43,8 @@ struct ShareView {
     // untransformed. With the identity pose (always, in version 1) it is the network input.
     std::array<std::uint8_t, 784> input{};
     int selected_capsule = 0;                   // 0..9
-    float sweep_low = -0.25f, sweep_high = 0.25f, sweep_step = 0.05f;  // interpolation range
+    float sweep_low = default_sweep_range.low, sweep_high = default_sweep_range.high,  // interpolation range
+          sweep_step = default_sweep_range.step;
     bool capsule_edited = false;                // the 16 sliders were moved: `capsule` holds their values
     std::array<float, 16> capsule{};            // only meaningful when capsule_edited
 

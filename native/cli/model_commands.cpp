@@ -19,7 +19,6 @@
 #include "cli/curves.hpp"
 #include "cli/evaluation.hpp"
 #include "cli/png.hpp"
-#include "cpu/gemm_openblas.hpp"
 
 namespace capsnet::cli {
 
@@ -101,6 +100,17 @@ int eval_command(const std::vector<std::string>& arguments) {
 
 namespace {
 
+// A default as --help shows it: -0.25, not -0.250000.
+std::string short_number(float value) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", double(value));
+    return text;
+}
+
+}  // namespace
+
+namespace {
+
 // vis_routing.png: the attribution (routing_view.hpp), normalised per sample and iteration, laid over the
 // input with routing_overlay_pixel (the browser's overlay colours).
 void blend_attribution(std::uint8_t* pixel, float ink, float attribution) {
@@ -161,9 +171,9 @@ int visualize_command(const std::vector<std::string>& arguments) {
     parser.option("model", "FILE", "", "model file (.safetensors)")
         .option("out", "DIR", "", "output folder (created if missing)")
         .option("data", "DIR", default_data_dir(), "folder with the MNIST IDX files ($CAPSNET_DATA_DIR)")
-        .option("low", "X", "-0.25", "smallest offset added to a dimension")
-        .option("high", "X", "0.25", "largest offset")
-        .option("step", "X", "0.05", "offset step")
+        .option("low", "X", short_number(default_sweep_range.low), "smallest offset added to a dimension")
+        .option("high", "X", short_number(default_sweep_range.high), "largest offset")
+        .option("step", "X", short_number(default_sweep_range.step), "offset step")
         .option("zoom", "N", "2", "pixels per MNIST pixel in the PNGs")
         .option("routing-iteration", "N", "last", "routing iteration drawn in vis_routing.png, 1 .. the model's iterations")
         .example("capsnet visualize --model saved_model/model.safetensors --out vis")

@@ -9,12 +9,16 @@
 
 namespace capsnet {
 
+double sweep_offset_count(float low, float high, float step) {
+    return std::round((double(high) - double(low)) / double(step)) + 1;
+}
+
 std::vector<float> sweep_offsets(float low, float high, float step) {
     if (!std::isfinite(low) || !std::isfinite(high) || !std::isfinite(step))
         throw Error("sweep range: values must be finite");
     if (!(step > 0)) throw Error("sweep range: step must be positive");
     if (high < low) throw Error("sweep range: high must not be below low");
-    const double intervals = std::round((double(high) - double(low)) / double(step));
+    const double intervals = sweep_offset_count(low, high, step) - 1;
     if (intervals > 1000) throw Error("sweep range: more than 1001 offsets");
     std::vector<float> offsets;
     for (int i = 0; i <= static_cast<int>(intervals); ++i) {

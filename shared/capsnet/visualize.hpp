@@ -12,10 +12,22 @@
 
 namespace capsnet {
 
+// A dimension sweep's offsets, low to high in steps. The default, the range of the paper's Figure 4, is
+// the one every default (the visualize command, the demo, its share links, the benchmarks) starts from.
+struct SweepRange {
+    float low, high, step;
+};
+constexpr SweepRange default_sweep_range{-0.25f, 0.25f, 0.05f};
+
+// How many offsets sweep_offsets(low, high, step) gives: round((high - low) / step) + 1, as a double
+// so a hostile range cannot overflow it (finite values, step > 0 and high >= low assumed).
+double sweep_offset_count(float low, float high, float step);
+
 // Offsets low, low+step, ..., high (both ends included). The count is rounded, so -0.25..0.25 step
 // 0.05 gives 11 values despite binary rounding, and a value within step/1000 of 0 is exactly 0 (the
 // unperturbed row). Error for step <= 0, high < low, non-finite values or more than 1001 offsets.
 std::vector<float> sweep_offsets(float low, float high, float step);
+inline std::vector<float> sweep_offsets(const SweepRange& range) { return sweep_offsets(range.low, range.high, range.step); }
 
 // digit_capsules [N, classes, dims] -> [N, classes, 784]: sample n decoded with only capsule j kept.
 Tensor<float, 3> mask_grid_reconstructions(const Parameters<float>& params, const Tensor<float, 3>& digit_capsules);
